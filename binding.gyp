@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "blockcopy",
+      "sources": [
+        "native/addon.cc",
+        "native/binding/convert.cc",
+        "native/binding/copy_job.cc",
+        "native/binding/copy_sync.cc",
+        "native/binding/extents.cc",
+        "native/engine/copy.cc",
+        "native/engine/copy_loop.cc",
+        "native/engine/copy_plan.cc",
+        "native/engine/extent_map.cc",
+        "native/engine/extents_of.cc",
+        "native/engine/file.cc",
+        "native/engine/pread_io.cc",
+        "native/engine/progress.cc",
+        "native/engine/throttle.cc",
+        "native/engine/zero_detect.cc",
+        "native/engine/zero_range.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

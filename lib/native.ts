@@ -1,0 +1,71 @@
+// The compiled addon and the shapes it speaks. Only this file touches it.
+import path from 'node:path';
+import load from 'node-gyp-build';
+import type { Progress } from './types';
+
+/** Options as the engine reads them: validated, with defaults resolved. */
+export interface NativeOptions {
+  srcOffset: number;
+  dstOffset: number;
+  length?: number;
+  dstSize?: number;
+  sparse: 'auto' | 'always' | 'never';
+  fsync: 'none' | 'data' | 'full';
+  blockSize: number;
+  truncate: boolean;
+  targetIsZero: boolean;
+  overwrite: boolean;
+  force: boolean;
+  bandwidth: number;
+  progressInterval: number;
+  progressDelay: number;
+}
+
+export interface NativeError {
+  kind: 'system' | 'invalid' | 'range';
+  errno: number;
+  syscall: string;
+  side: 'source' | 'destination' | null;
+  detail: string;
+}
+
+export interface NativeOutcome extends Progress {
+  ending: 'completed' | 'cancelled' | 'failed';
+  error?: NativeError;
+  resumeOffset: number;
+  backend: 'pread';
+}
+
+export interface NativeExtent {
+  offset: number;
+  length: number;
+  type: 'data' | 'hole';
+}
+
+export type NativeExtentsAnswer = { extents: NativeExtent[]; error?: undefined } | { error: NativeError };
+
+
+export interface NativeJob {
+  progress(): Progress;
+  cancel(): void;
+  setBandwidth(bytesPerSecond: number): void;
+}
+
+interface Addon {
+  copySync(
+    src: string | number,
+    dst: string | number,
+    opts: NativeOptions,
+    onTick?: (progress: Progress) => boolean,
+  ): NativeOutcome;
+  extentsSync(target: string | number, offset: number, length?: number): NativeExtentsAnswer;
+  extents(target: string | number, offset: number, length?: number): Promise<NativeExtentsAnswer>;
+  NativeJob: new (
+    src: string | number,
+    dst: string | number,
+    opts: NativeOptions,
+    onEvent: (kind: 'progress' | 'end', payload: Progress | NativeOutcome) => void,
+  ) => NativeJob;
+}
+
+export const addon = load(path.join(__dirname, '..')) as Addon;

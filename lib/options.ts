@@ -1,0 +1,150 @@
+// Argument checking, done in full before any I/O so bad input never touches a file.
+import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import type { NativeOptions } from './native';
+import type { CopyOptions, ExtentsOptions, Progress, Target } from './types';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const MAX_FD = 2 ** 31 - 1;
+const MAX_MS = 2 ** 31 - 1;
+
+export interface CheckedCopy {
+  native: NativeOptions;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void | boolean;
+}
+
+export function checkTarget(name: string, value: unknown): Target {
+  if (typeof value === 'string') {
+    if (value.length === 0) throw invalidArgValue(name, value, 'must be a non-empty path');
+    if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
+    return value;
+  }
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0 || value > MAX_FD) throw outOfRange(name, `an integer >= 0 && <= ${MAX_FD}`, value);
+    return value;
+  }
+  throw invalidArgType(name, 'of type string or number (a path or a file descriptor)', value);
+}
+
+function checkObject<T extends object>(name: string, value: unknown): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'of type object', value);
+  return value as Partial<T>;
+}
+
+function checkByteCount(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, `an integer >= 0 && <= ${Number.MAX_SAFE_INTEGER}`, value);
+  return value;
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer >= ${min} && <= ${max}`, value);
+  return value;
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
+}
+
+function checkChoice<T extends string>(name: string, value: unknown, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  if (!(choices as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, value, `must be one of: ${choices.map((c) => `'${c}'`).join(', ')}`);
+  }
+  return value as T;
+}
+
+function checkSum(name: string, a: number, b: number | undefined): void {
+  if (b !== undefined && a + b > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `<= ${Number.MAX_SAFE_INTEGER}`, a + b);
+}
+
+function notYet(name: string, value: unknown, what: string): never {
+  throw invalidArgValue(name, value, `asks for ${what}, which this version of blockcopy does not have yet`);
+}
+
+export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { src: Target; dst: Target; checked: CheckedCopy } {
+  const s = checkTarget('src', src);
+  const d = checkTarget('dst', dst);
+  const o = checkObject<CopyOptions>('options', options);
+
+  const srcOffset = checkByteCount('options.srcOffset', o.srcOffset) ?? 0;
+  const dstOffset = checkByteCount('options.dstOffset', o.dstOffset) ?? 0;
+  const length = checkByteCount('options.length', o.length);
+  const dstSize = checkByteCount('options.dstSize', o.dstSize);
+  checkSum('options.srcOffset + options.length', srcOffset, length);
+  checkSum('options.dstOffset + options.length', dstOffset, length);
+  const sparse = checkChoice('options.sparse', o.sparse, ['auto', 'always', 'never'] as const) ?? 'auto';
+  const reflink = checkChoice('options.reflink', o.reflink, ['auto', 'always', 'never'] as const) ?? 'auto';
+  const backend = checkChoice('options.backend', o.backend, ['auto', 'io_uring', 'pread', 'copy_file_range'] as const) ?? 'auto';
+  const fsync = checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none';
+  const blockSize = checkInteger('options.blockSize', o.blockSize, 4 * KiB, 64 * MiB) ?? 1 * MiB;
+  if (blockSize % (4 * KiB) !== 0) throw invalidArgValue('options.blockSize', blockSize, 'must be a multiple of 4096');
+  checkInteger('options.queueDepth', o.queueDepth, 1, 256);
+  const direct = checkBoolean('options.direct', o.direct) ?? false;
+  const truncateOption = checkBoolean('options.truncate', o.truncate);
+  const targetIsZero = checkBoolean('options.targetIsZero', o.targetIsZero) ?? false;
+  const overwrite = checkBoolean('options.overwrite', o.overwrite) ?? true;
+  const force = checkBoolean('options.force', o.force) ?? false;
+  const bandwidth = checkByteCount('options.bandwidth', o.bandwidth) ?? 0;
+  const progressInterval = checkInteger('options.progressInterval', o.progressInterval, 0, MAX_MS) ?? 250;
+  const progressDelay = checkInteger('options.progressDelay', o.progressDelay, 0, MAX_MS) ?? 0;
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw invalidArgType('options.onProgress', 'of type function', o.onProgress);
+  }
+  if (truncateOption === true && dstSize !== undefined) {
+    throw invalidArgValue('options.truncate', truncateOption, 'cannot be true together with dstSize (both set the size)');
+  }
+  if (s === d && srcOffset === dstOffset) {
+    throw invalidArgValue('dst', d, 'is the source itself, at the same offset');
+  }
+  if (backend === 'io_uring' || backend === 'copy_file_range') notYet('options.backend', backend, `the ${backend} backend`);
+  if (reflink === 'always') notYet('options.reflink', reflink, 'reflink copies');
+  if (direct) notYet('options.direct', direct, 'direct I/O');
+
+  const whole = srcOffset === 0 && dstOffset === 0 && length === undefined && dstSize === undefined;
+  const native: NativeOptions = {
+    srcOffset,
+    dstOffset,
+    sparse,
+    fsync,
+    blockSize,
+    truncate: truncateOption ?? whole,
+    targetIsZero,
+    overwrite,
+    force,
+    bandwidth,
+    progressInterval,
+    progressDelay,
+  };
+  if (length !== undefined) native.length = length;
+  if (dstSize !== undefined) native.dstSize = dstSize;
+  const checked: CheckedCopy = { native };
+  if (o.signal) checked.signal = o.signal;
+  if (o.onProgress) checked.onProgress = o.onProgress;
+  return { src: s, dst: d, checked };
+}
+
+export function checkExtentsArgs(target: unknown, options: unknown): { target: Target; offset: number; length?: number } {
+  const t = checkTarget('target', target);
+  const o = checkObject<ExtentsOptions>('options', options);
+  const offset = checkByteCount('options.offset', o.offset) ?? 0;
+  const length = checkByteCount('options.length', o.length);
+  checkSum('options.offset + options.length', offset, length);
+  return length === undefined ? { target: t, offset } : { target: t, offset, length };
+}
+
+export function checkBandwidth(value: unknown): number {
+  if (value === undefined) throw invalidArgType('bytesPerSecond', 'of type number', value);
+  return checkByteCount('bytesPerSecond', value) as number;
+}

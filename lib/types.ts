@@ -1,0 +1,95 @@
+/** A path, or an open file descriptor (left open by blockcopy). */
+export type Target = string | number;
+
+export type SparseMode = 'auto' | 'always' | 'never';
+export type ReflinkMode = 'auto' | 'always' | 'never';
+export type BackendName = 'auto' | 'io_uring' | 'pread' | 'copy_file_range';
+export type SyncMode = 'none' | 'data' | 'full';
+
+export interface CopyOptions {
+  /** Where in the source the range starts. Default 0. */
+  srcOffset?: number;
+  /** Where in the destination the range lands. Default 0. */
+  dstOffset?: number;
+  /** Bytes to copy. Default: to the end of the source. */
+  length?: number;
+  /**
+   * auto: holes in the source stay holes; always: all-zero blocks become holes
+   * too; never: the destination range is fully written. Default 'auto'.
+   */
+  sparse?: SparseMode;
+  /** FICLONE/FICLONERANGE. Default 'auto'. */
+  reflink?: ReflinkMode;
+  /** Default 'auto'. */
+  backend?: BackendName;
+  /** I/O size in bytes, a multiple of 4 KiB from 4 KiB to 64 MiB. Default 1 MiB. */
+  blockSize?: number;
+  /** Requests in flight (io_uring). */
+  queueDepth?: number;
+  /** O_DIRECT on both ends. */
+  direct?: boolean;
+  /** Flush the destination at the end. Default 'none'. */
+  fsync?: SyncMode;
+  /**
+   * Regular-file destination: cut or extend it to dstOffset + length. Default:
+   * true when srcOffset and dstOffset are 0 and length and dstSize are unset.
+   */
+  truncate?: boolean;
+  /** Set the destination file's size before copying (resize tools). */
+  dstSize?: number;
+  /** The destination range already reads as zeros: holes need no zeroing. */
+  targetIsZero?: boolean;
+  /** Bytes per second, 0 = unlimited. */
+  bandwidth?: number;
+  /** Cancels the copy when aborted. */
+  signal?: AbortSignal;
+  /** Called with each progress report; returning false cancels the copy. */
+  onProgress?: (progress: Progress) => void | boolean;
+  /** Milliseconds between progress reports. Default 250. */
+  progressInterval?: number;
+  /** Milliseconds before the first progress report. Default 0. */
+  progressDelay?: number;
+  /** false: fail with EEXIST when the destination exists. Default true. */
+  overwrite?: boolean;
+  /** Write to a block device even if it is mounted or in use. */
+  force?: boolean;
+}
+
+export interface Progress {
+  /** Data bytes processed (copied, or found zero and skipped). */
+  bytesDone: number;
+  /** Data bytes to process: the sum of the source's data extents in the range. */
+  bytesTotal: number;
+  /** Bytes actually written to the destination. */
+  bytesWritten: number;
+  /** Hole and zero bytes not written. */
+  bytesSkipped: number;
+  /** Furthest logical offset reached, relative to the start of the range. */
+  position: number;
+  /** Logical length of the range. */
+  length: number;
+  /** Bytes per second of bytesDone, smoothed; in a result, the average over the whole copy. */
+  rate: number;
+  /** Seconds left, or null until the estimate has settled. */
+  etaSeconds: number | null;
+  elapsedMs: number;
+}
+
+export type BackendUsed = 'io_uring' | 'pread' | 'copy_file_range' | 'reflink';
+
+export interface CopyResult extends Progress {
+  backend: BackendUsed;
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+  type: 'data' | 'hole';
+}
+
+export interface ExtentsOptions {
+  offset?: number;
+  length?: number;
+}
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';

@@ -1,0 +1,21 @@
+// Module registration: the functions and class the JS layer (lib/native.ts) calls.
+#include <napi.h>
+
+#include "binding/copy_job.h"
+#include "binding/copy_sync.h"
+#include "binding/extents.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace blockcopy::binding;
+  exports.Set("copySync", Napi::Function::New<CopySync>(env, "copySync"));
+  exports.Set("extentsSync", Napi::Function::New<ExtentsSync>(env, "extentsSync"));
+  exports.Set("extents", Napi::Function::New<Extents>(env, "extents"));
+  exports.Set("NativeJob", NativeJob::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(blockcopy, Init)

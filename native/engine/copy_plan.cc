@@ -1,0 +1,119 @@
+#include "copy_plan.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+
+#include "range.h"
+
+namespace blockcopy {
+
+static std::string n(uint64_t v) { return std::to_string(v); }
+
+static Status resolve_copy_range(const CopyRequest& req, CopyPlan* plan) {
+  plan->src_offset = req.src_offset;
+  plan->dst_offset = req.dst_offset;
+  return resolve_range(plan->src_info.size, req.src_offset, req.length, "srcOffset", &plan->length);
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t b, uint64_t length) {
+  return length > 0 && (a < b ? b - a < length : a - b < length);
+}
+
+// Checks that need both ends open; nothing has been written yet.
+static Status check_destination(const CopyRequest& req, CopyPlan* plan, bool same) {
+  if (same && plan->src_offset == plan->dst_offset)
+    return Status::Invalid("source and destination are the same file and the same range");
+  if (plan->is_device()) {
+    if (req.dst_size)
+      return Status::Sys(EINVAL, "ftruncate", Side::Destination, "dstSize cannot resize a block device");
+    if (plan->dst_end() > plan->dst_info.size)
+      return Status::Sys(ENOSPC, "write", Side::Destination,
+                         "range ends at " + n(plan->dst_end()) + ", past the end of the device (" +
+                             n(plan->dst_info.size) + " bytes)");
+    return Status::Ok();
+  }
+  if (req.dst_size && plan->dst_end() > *req.dst_size)
+    return Status::OutOfRange("dstOffset + length (" + n(plan->dst_end()) + ") is past dstSize (" +
+                              n(*req.dst_size) + ")");
+  if (same && req.dst_size && *req.dst_size < plan->src_offset + plan->length)
+    return Status::OutOfRange("dstSize (" + n(*req.dst_size) + ") would cut off the source range");
+  return Status::Ok();
+}
+
+static Status set_size(int fd, uint64_t size) {
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Status::Sys(errno, "ftruncate", Side::Destination);
+  return Status::Ok();
+}
+
+// Sizes a regular destination before the copy and works out which part of the
+// range may still hold old data. Truncating drops old data in the range, so
+// holes there need no zeroing; the same file is never cut first (that would
+// cut the source).
+static Status shape_destination(const CopyRequest& req, CopyPlan* plan, bool same) {
+  if (plan->is_device()) {
+    plan->old_data_end = req.target_is_zero ? 0 : plan->dst_info.size;
+    return Status::Ok();
+  }
+  uint64_t old_end = plan->dst_created ? 0 : plan->dst_info.size;
+  if (req.dst_size) {
+    Status s = set_size(plan->dst.get(), *req.dst_size);
+    if (!s.ok()) return s;
+    old_end = std::min(old_end, *req.dst_size);
+  }
+  if (req.truncate && !same && !plan->dst_created) {
+    Status s = set_size(plan->dst.get(), plan->dst_offset);
+    if (!s.ok()) return s;
+    old_end = std::min(old_end, plan->dst_offset);
+  }
+  plan->old_data_end = req.target_is_zero ? 0 : old_end;
+  plan->cut_to_end = req.truncate;
+  return Status::Ok();
+}
+
+static Status map_source(const CopyRequest& req, CopyPlan* plan) {
+  if (req.sparse == SparseMode::Never) {
+    plan->extents.clear();
+    if (plan->length) plan->extents.push_back({plan->src_offset, plan->length, true});
+  } else {
+    Status s = map_extents(plan->src.get(), plan->src_offset, plan->length, Side::Source, &plan->extents);
+    if (!s.ok()) return s;
+  }
+  plan->data_bytes = data_bytes(plan->extents);
+  return Status::Ok();
+}
+
+static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
+  const bool same = same_file(plan->src_info, plan->dst_info);
+  Status s = check_destination(req, plan, same);
+  if (!s.ok()) return s;
+  s = map_source(req, plan);
+  if (!s.ok()) return s;
+  plan->backward = same && plan->dst_offset > plan->src_offset &&
+                   ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
+  return shape_destination(req, plan, same);
+}
+
+Status prepare_copy(const CopyRequest& req, CopyPlan* plan) {
+  Status s = open_source(req.src, &plan->src, &plan->src_info);
+  if (!s.ok()) return s;
+  s = resolve_copy_range(req, plan);
+  if (!s.ok()) return s;
+
+  DestinationOpen how;
+  how.overwrite = req.overwrite;
+  how.force = req.force;
+  how.create_mode = plan->src_info.type == FileType::Regular ? (plan->src_info.mode & 0777) : 0666;
+  s = open_destination(req.dst, how, &plan->dst, &plan->dst_info, &plan->dst_created);
+  if (s.ok()) s = prepare_opened(req, plan);
+  if (!s.ok() && plan->dst_created) {
+    plan->dst.reset();
+    unlink(req.dst.path.c_str());
+    plan->dst_created = false;
+  }
+  return s;
+}
+
+}  // namespace blockcopy

@@ -1,0 +1,43 @@
+// Everything decided before the first byte moves: both ends open and checked,
+// the range validated against the source, the extent map taken, and the
+// destination sized. A failure here leaves no destination behind that we created.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "extent_map.h"
+#include "file.h"
+#include "request.h"
+#include "status.h"
+
+namespace blockcopy {
+
+struct CopyPlan {
+  Fd src, dst;
+  FileInfo src_info, dst_info;
+  bool dst_created = false;
+
+  uint64_t src_offset = 0, dst_offset = 0, length = 0;
+  std::vector<Extent> extents;  // source extents covering the range, ascending
+  uint64_t data_bytes = 0;
+
+  // Same file, destination above an overlapping source: copy from the top down
+  // (memmove), so no source byte is overwritten before it is read.
+  bool backward = false;
+
+  // Destination bytes below this absolute offset may hold old data, so holes
+  // landing there must be zeroed; at or above it the file already reads as zeros
+  // (fresh, truncated, or past its end). Block devices: the device size.
+  uint64_t old_data_end = 0;
+
+  // Regular-file destination: cut (truncate) or extend it to dst_offset + length at the end.
+  bool cut_to_end = false;
+  bool is_device() const { return dst_info.type == FileType::BlockDevice; }
+  uint64_t dst_end() const { return dst_offset + length; }
+  uint64_t to_dst(uint64_t src_pos) const { return src_pos - src_offset + dst_offset; }
+};
+
+Status prepare_copy(const CopyRequest& req, CopyPlan* plan);
+
+}  // namespace blockcopy

@@ -1,0 +1,155 @@
+#include "file.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace blockcopy {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = other.fd_;
+    owned_ = other.owned_;
+    other.fd_ = -1;
+    other.owned_ = false;
+  }
+  return *this;
+}
+
+void Fd::reset() {
+  if (fd_ >= 0 && owned_) close(fd_);
+  fd_ = -1;
+  owned_ = false;
+}
+
+static Status device_size(int fd, Side side, uint64_t* size) {
+  if (ioctl(fd, BLKGETSIZE64, size) != 0) return Status::Sys(errno, "ioctl", side);
+  return Status::Ok();
+}
+
+Status inspect(int fd, Side side, FileInfo* info) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::Sys(errno, "fstat", side);
+  info->dev = st.st_dev;
+  info->ino = st.st_ino;
+  info->rdev = st.st_rdev;
+  info->mode = st.st_mode;
+  info->block_size = static_cast<uint32_t>(st.st_blksize);
+  info->allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (S_ISREG(st.st_mode)) {
+    info->type = FileType::Regular;
+    info->size = static_cast<uint64_t>(st.st_size);
+    return Status::Ok();
+  }
+  if (S_ISBLK(st.st_mode)) {
+    info->type = FileType::BlockDevice;
+    return device_size(fd, side, &info->size);
+  }
+  info->type = FileType::Other;
+  info->size = 0;
+  return Status::Ok();
+}
+
+bool same_file(const FileInfo& a, const FileInfo& b) {
+  if (a.type == FileType::BlockDevice && b.type == FileType::BlockDevice) return a.rdev == b.rdev;
+  return a.dev == b.dev && a.ino == b.ino;
+}
+
+static Status refuse_unsupported(const FileInfo& info, Side side, const char* syscall) {
+  if (S_ISDIR(info.mode)) return Status::Sys(EISDIR, syscall, side);
+  if (info.type == FileType::Other)
+    return Status::Sys(EINVAL, syscall, side, "not a regular file or block device");
+  return Status::Ok();
+}
+
+static int open_retrying(const char* path, int flags, mode_t mode = 0) {
+  int fd;
+  do fd = open(path, flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+Status open_source(const Target& target, Fd* fd, FileInfo* info) {
+  if (target.is_fd()) {
+    *fd = Fd(target.fd, false);
+  } else {
+    int raw = open_retrying(target.path.c_str(), O_RDONLY);
+    if (raw < 0) return Status::Sys(errno, "open", Side::Source);
+    *fd = Fd(raw, true);
+  }
+  Status s = inspect(fd->get(), Side::Source, info);
+  if (!s.ok()) return s;
+  s = refuse_unsupported(*info, Side::Source, target.is_fd() ? "read" : "open");
+  if (!s.ok()) return s;
+  if (info->type == FileType::Regular) posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return Status::Ok();
+}
+
+// Looks before opening: opening a FIFO for writing would block until a reader
+// comes, and block devices in use (mounted, or open with O_EXCL elsewhere) must
+// be refused with EBUSY unless forced; O_EXCL without O_CREAT means exactly that.
+static Status preflight_destination(const std::string& path, bool force, int* extra_flags) {
+  struct stat st;
+  *extra_flags = 0;
+  if (stat(path.c_str(), &st) != 0) return Status::Ok();  // open will report or create
+  if (S_ISBLK(st.st_mode)) {
+    if (!force) *extra_flags = O_EXCL;
+    return Status::Ok();
+  }
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return Status::Ok();
+  return Status::Sys(EINVAL, "open", Side::Destination, "not a regular file or block device");
+}
+
+static Status open_destination_path(const std::string& path, const DestinationOpen& how,
+                                    Fd* fd, bool* created) {
+  const int base = O_WRONLY;
+  if (!how.overwrite) {
+    int raw = open_retrying(path.c_str(), base | O_CREAT | O_EXCL, how.create_mode);
+    if (raw < 0) return Status::Sys(errno, "open", Side::Destination);
+    *fd = Fd(raw, true);
+    *created = true;
+    return Status::Ok();
+  }
+  int extra = 0;
+  Status s = preflight_destination(path, how.force, &extra);
+  if (!s.ok()) return s;
+  // Open without O_CREAT first, so we know whether the file is ours to remove on failure.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int raw = open_retrying(path.c_str(), base | extra);
+    if (raw >= 0) {
+      *fd = Fd(raw, true);
+      return Status::Ok();
+    }
+    if (errno != ENOENT) return Status::Sys(errno, "open", Side::Destination);
+    raw = open_retrying(path.c_str(), base | O_CREAT | O_EXCL, how.create_mode);
+    if (raw >= 0) {
+      *fd = Fd(raw, true);
+      *created = true;
+      return Status::Ok();
+    }
+    if (errno != EEXIST) return Status::Sys(errno, "open", Side::Destination);
+    // Someone created it between our two opens: go round and open theirs.
+  }
+  return Status::Sys(EEXIST, "open", Side::Destination);
+}
+
+Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
+                        FileInfo* info, bool* created) {
+  *created = false;
+  if (target.is_fd()) {
+    *fd = Fd(target.fd, false);
+  } else {
+    Status s = open_destination_path(target.path, how, fd, created);
+    if (!s.ok()) return s;
+  }
+  Status s = inspect(fd->get(), Side::Destination, info);
+  if (!s.ok()) return s;
+  return refuse_unsupported(*info, Side::Destination, target.is_fd() ? "write" : "open");
+}
+
+}  // namespace blockcopy

@@ -1,0 +1,64 @@
+// Opening the two ends of a copy and learning what they are.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "request.h"
+#include "status.h"
+
+namespace blockcopy {
+
+// Owns the descriptor only when the engine opened it; caller fds stay open.
+class Fd {
+ public:
+  Fd() = default;
+  Fd(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  Fd(Fd&& other) noexcept { *this = std::move(other); }
+  Fd& operator=(Fd&& other) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset();
+
+ private:
+  int fd_ = -1;
+  bool owned_ = false;
+};
+
+enum class FileType { Regular, BlockDevice, Other };
+
+struct FileInfo {
+  FileType type = FileType::Other;
+  uint64_t size = 0;        // bytes; BLKGETSIZE64 for devices, never st_size
+  uint64_t allocated = 0;   // st_blocks * 512
+  uint32_t block_size = 0;  // st_blksize (preferred I/O and allocation unit)
+  dev_t dev = 0;
+  ino_t ino = 0;
+  dev_t rdev = 0;
+  mode_t mode = 0;
+};
+
+Status inspect(int fd, Side side, FileInfo* info);
+bool same_file(const FileInfo& a, const FileInfo& b);
+
+// Opens the source read-only; directories and files that cannot be read at an
+// offset (pipes, character devices) are refused here, before any destination exists.
+Status open_source(const Target& target, Fd* fd, FileInfo* info);
+
+struct DestinationOpen {
+  bool overwrite = true;  // false: EEXIST when it exists
+  bool force = false;     // block devices: skip the O_EXCL "not in use" guard
+  mode_t create_mode = 0666;
+};
+
+// Opens (or creates) the destination for writing. `created` tells the caller it
+// made the file, so a copy that fails before writing can remove it again.
+Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
+                        FileInfo* info, bool* created);
+
+}  // namespace blockcopy

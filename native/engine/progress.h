@@ -1,0 +1,54 @@
+// Live progress counters: written by the copy thread, read by anyone at any time
+// without locks or I/O (job.progress() and the progress reports).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace blockcopy {
+
+struct ProgressSnapshot {
+  uint64_t bytes_done = 0;     // data bytes handled (copied, or found zero and skipped)
+  uint64_t bytes_total = 0;    // data bytes in the range
+  uint64_t bytes_written = 0;  // bytes written to the destination (zeros included)
+  uint64_t bytes_skipped = 0;  // hole and zero bytes not written
+  uint64_t position = 0;       // furthest logical offset reached, relative to the range start
+  uint64_t length = 0;         // logical length of the range
+  double rate = 0;             // bytes/s of bytes_done, smoothed
+  double eta_seconds = -1;     // < 0: not yet known
+  uint64_t elapsed_ms = 0;
+};
+
+class ProgressMeter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ProgressMeter() : started_(Clock::now()) {}
+
+  void set_totals(uint64_t bytes_total, uint64_t length);
+  void add(uint64_t done, uint64_t written, uint64_t skipped);
+  void reach(uint64_t position);  // never moves backwards
+
+  // Copy thread only: folds the bytes done since the last sample into the rate.
+  void sample(Clock::time_point now);
+  // Copy thread only, at the end: the average over the whole job replaces the
+  // smoothed rate, which is what a summary line wants.
+  void finish(Clock::time_point now);
+
+  ProgressSnapshot snapshot() const;
+  Clock::time_point started() const { return started_; }
+
+ private:
+  const Clock::time_point started_;
+  std::atomic<uint64_t> total_{0}, length_{0};
+  std::atomic<uint64_t> done_{0}, written_{0}, skipped_{0}, position_{0};
+  std::atomic<double> rate_{0}, eta_{-1};
+
+  // Sampling state, copy thread only.
+  Clock::time_point last_sample_ = started_;
+  uint64_t last_done_ = 0;
+  int samples_ = 0;
+};
+
+}  // namespace blockcopy

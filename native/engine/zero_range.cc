@@ -1,0 +1,80 @@
+#include "zero_range.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "pread_io.h"
+
+namespace blockcopy {
+
+// The call exists but this file or device cannot do it: use the next way.
+static bool refused(int err) {
+  return err == EOPNOTSUPP || err == ENOTSUP || err == ENOSYS || err == EINVAL || err == ENOTTY ||
+         err == EPERM;
+}
+
+Status RangeZeroer::zero(uint64_t offset, uint64_t length, uint64_t* written) {
+  *written = 0;
+  if (length == 0) return Status::Ok();
+  if (type_ == FileType::BlockDevice) return zero_device(offset, length, written);
+  return zero_file(offset, length, written);
+}
+
+Status RangeZeroer::zero_file(uint64_t offset, uint64_t length, uint64_t* written) {
+  const off_t off = static_cast<off_t>(offset), len = static_cast<off_t>(length);
+  if (punch_works_) {
+    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) return Status::Ok();
+    if (!refused(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
+    punch_works_ = false;
+  }
+  if (zero_range_works_) {
+    if (fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) == 0) return Status::Ok();
+    if (!refused(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
+    zero_range_works_ = false;
+  }
+  return write_zeros(offset, length, written);
+}
+
+Status RangeZeroer::zero_device(uint64_t offset, uint64_t length, uint64_t* written) {
+  constexpr uint64_t kSector = 512;
+  const uint64_t end = offset + length;
+  const uint64_t mid_start = (offset + kSector - 1) / kSector * kSector;
+  const uint64_t mid_end = end / kSector * kSector;
+  if (!zeroout_works_ || mid_end <= mid_start) return write_zeros(offset, length, written);
+
+  uint64_t range[2] = {mid_start, mid_end - mid_start};
+  if (ioctl(fd_, BLKZEROOUT, range) != 0) {
+    if (!refused(errno)) return Status::Sys(errno, "ioctl", Side::Destination);
+    zeroout_works_ = false;
+    return write_zeros(offset, length, written);
+  }
+  uint64_t head = 0, tail = 0;
+  Status s = write_zeros(offset, mid_start - offset, &head);
+  if (s.ok()) s = write_zeros(mid_end, end - mid_end, &tail);
+  *written = head + tail;
+  return s;
+}
+
+Status RangeZeroer::write_zeros(uint64_t offset, uint64_t length, uint64_t* written) {
+  static const std::vector<unsigned char> zeros(1u << 20, 0);
+  uint64_t done = 0;
+  while (done < length) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+    Status s = write_fully(fd_, zeros.data(), n, offset + done);
+    if (!s.ok()) {
+      *written = done;
+      return s;
+    }
+    done += n;
+  }
+  *written = done;
+  return Status::Ok();
+}
+
+}  // namespace blockcopy
