@@ -74,10 +74,23 @@ static int open_retrying(const char* path, int flags, mode_t mode = 0) {
   return fd;
 }
 
+// Opening a FIFO would block until its other end opens, so paths are looked at
+// first and anything but a regular file, block device or directory (which
+// open() itself refuses for writing) is turned away before it is opened.
+static Status refuse_special_path(const std::string& path, Side side, struct stat* st, bool* exists) {
+  *exists = stat(path.c_str(), st) == 0;
+  if (!*exists || S_ISREG(st->st_mode) || S_ISBLK(st->st_mode) || S_ISDIR(st->st_mode)) return Status::Ok();
+  return Status::Sys(EINVAL, "open", side, "not a regular file or block device");
+}
+
 Status open_source(const Target& target, Fd* fd, FileInfo* info) {
   if (target.is_fd()) {
     *fd = Fd(target.fd, false);
   } else {
+    struct stat st;
+    bool exists = false;
+    Status s = refuse_special_path(target.path, Side::Source, &st, &exists);
+    if (!s.ok()) return s;
     int raw = open_retrying(target.path.c_str(), O_RDONLY);
     if (raw < 0) return Status::Sys(errno, "open", Side::Source);
     *fd = Fd(raw, true);
@@ -90,19 +103,14 @@ Status open_source(const Target& target, Fd* fd, FileInfo* info) {
   return Status::Ok();
 }
 
-// Looks before opening: opening a FIFO for writing would block until a reader
-// comes, and block devices in use (mounted, or open with O_EXCL elsewhere) must
-// be refused with EBUSY unless forced; O_EXCL without O_CREAT means exactly that.
+// Block devices in use (mounted, or open with O_EXCL elsewhere) are refused
+// with EBUSY unless forced: O_EXCL without O_CREAT means exactly that on Linux.
 static Status preflight_destination(const std::string& path, bool force, int* extra_flags) {
   struct stat st;
-  *extra_flags = 0;
-  if (stat(path.c_str(), &st) != 0) return Status::Ok();  // open will report or create
-  if (S_ISBLK(st.st_mode)) {
-    if (!force) *extra_flags = O_EXCL;
-    return Status::Ok();
-  }
-  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return Status::Ok();
-  return Status::Sys(EINVAL, "open", Side::Destination, "not a regular file or block device");
+  bool exists = false;
+  Status s = refuse_special_path(path, Side::Destination, &st, &exists);
+  *extra_flags = (s.ok() && exists && S_ISBLK(st.st_mode) && !force) ? O_EXCL : 0;
+  return s;
 }
 
 static Status open_destination_path(const std::string& path, const DestinationOpen& how,

@@ -1,0 +1,217 @@
+// Bytes and allocation: what a copy leaves on disk, in both modes.
+import fs from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { allocated, bc, isZero, makeDense, makeSparse, MiB, readAt, scratch, sha256 } from './helpers';
+
+const tmp = scratch('copy');
+afterAll(() => tmp.cleanup());
+
+type Mode = 'sync' | 'async';
+const modes: Mode[] = ['sync', 'async'];
+
+async function run(mode: Mode, src: string | number, dst: string | number, opts?: Parameters<typeof bc.copySync>[2]) {
+  return mode === 'sync' ? bc.copySync(src, dst, opts) : await bc.copy(src, dst, opts);
+}
+
+describe.each(modes)('%s copy', (mode) => {
+  it('copies a dense file byte for byte', async () => {
+    const src = tmp.file(`dense-${mode}.src`);
+    const dst = tmp.file(`dense-${mode}.dst`);
+    makeDense(src, 9 * MiB + 4097); // not a multiple of the block size
+    const r = await run(mode, src, dst);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(fs.statSync(dst).size).toBe(fs.statSync(src).size);
+    expect(r.bytesDone).toBe(r.bytesTotal);
+    expect(r.bytesWritten).toBe(9 * MiB + 4097);
+    expect(r.backend).toBe('pread');
+  });
+
+  it('keeps holes as holes and allocates no more than the source', async () => {
+    const src = tmp.file(`sparse-${mode}.src`);
+    const dst = tmp.file(`sparse-${mode}.dst`);
+    makeSparse(src, 512 * MiB, [
+      [1 * MiB, 3 * MiB],
+      [100 * MiB, 5 * MiB],
+      [511 * MiB, 1 * MiB],
+    ]);
+    const r = await run(mode, src, dst);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(allocated(dst)).toBeLessThanOrEqual(allocated(src));
+    expect(allocated(dst)).toBeLessThan(16 * MiB);
+    expect(r.bytesTotal).toBe(9 * MiB);
+    expect(r.bytesWritten).toBe(9 * MiB);
+    expect(r.bytesSkipped).toBe(503 * MiB);
+    expect(r.length).toBe(512 * MiB);
+    expect(r.position).toBe(512 * MiB);
+  });
+
+  it('gives a file that ends in a hole its full size', async () => {
+    const src = tmp.file(`tailhole-${mode}.src`);
+    const dst = tmp.file(`tailhole-${mode}.dst`);
+    makeSparse(src, 64 * MiB, [[0, 1 * MiB]]);
+    await run(mode, src, dst);
+    expect(fs.statSync(dst).size).toBe(64 * MiB);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+
+  it('truncates a longer existing destination by default', async () => {
+    const src = tmp.file(`trunc-${mode}.src`);
+    const dst = tmp.file(`trunc-${mode}.dst`);
+    makeSparse(src, 8 * MiB, [[2 * MiB, 1 * MiB]]);
+    makeDense(dst, 20 * MiB);
+    await run(mode, src, dst);
+    expect(fs.statSync(dst).size).toBe(8 * MiB);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(allocated(dst)).toBeLessThanOrEqual(allocated(src));
+  });
+
+  it('copies a range into an existing file and leaves the rest untouched', async () => {
+    const src = tmp.file(`range-${mode}.src`);
+    const dst = tmp.file(`range-${mode}.dst`);
+    makeDense(src, 16 * MiB);
+    makeDense(dst, 32 * MiB);
+    const before = fs.readFileSync(dst);
+    await run(mode, src, dst, { srcOffset: 3 * MiB, dstOffset: 10 * MiB + 512, length: 5 * MiB + 3 });
+    const after = fs.readFileSync(dst);
+    expect(after.length).toBe(32 * MiB);
+    expect(after.subarray(0, 10 * MiB + 512).equals(before.subarray(0, 10 * MiB + 512))).toBe(true);
+    expect(sha256(dst, 10 * MiB + 512, 5 * MiB + 3)).toBe(sha256(src, 3 * MiB, 5 * MiB + 3));
+    const end = 15 * MiB + 515;
+    expect(after.subarray(end).equals(before.subarray(end))).toBe(true);
+  });
+
+  it('zeroes holes that land on old data, and only inside the range', async () => {
+    const src = tmp.file(`oldholes-${mode}.src`);
+    const dst = tmp.file(`oldholes-${mode}.dst`);
+    makeSparse(src, 24 * MiB, [[8 * MiB, 2 * MiB]]);
+    makeSparse(dst, 40 * MiB, [[0, 40 * MiB]], 0xab);
+    const r = await run(mode, src, dst, { dstOffset: 4 * MiB, truncate: false });
+    expect(fs.statSync(dst).size).toBe(40 * MiB);
+    expect(sha256(dst, 4 * MiB, 24 * MiB)).toBe(sha256(src));
+    expect(readAt(dst, 0, 4 * MiB).every((b) => b === 0xab)).toBe(true);
+    expect(readAt(dst, 28 * MiB, 12 * MiB).every((b) => b === 0xab)).toBe(true);
+    expect(isZero(readAt(dst, 4 * MiB, 8 * MiB))).toBe(true);
+    expect(r.bytesSkipped).toBe(22 * MiB);
+  });
+
+  it('skips holes entirely with targetIsZero, trusting the caller', async () => {
+    const src = tmp.file(`tiz-${mode}.src`);
+    const dst = tmp.file(`tiz-${mode}.dst`);
+    makeSparse(src, 8 * MiB, [[4 * MiB, 1 * MiB]]);
+    makeSparse(dst, 8 * MiB, [[0, 8 * MiB]], 0x11);
+    await run(mode, src, dst, { truncate: false, targetIsZero: true });
+    // The old bytes remain where the source has holes: the caller said they were zero.
+    expect(readAt(dst, 0, 4096).every((b) => b === 0x11)).toBe(true);
+    expect(sha256(dst, 4 * MiB, 1 * MiB)).toBe(sha256(src, 4 * MiB, 1 * MiB));
+  });
+
+  it('sizes the destination first with dstSize (resize), keeping what lies outside the range', async () => {
+    const src = tmp.file(`resize-${mode}.src`);
+    const dst = tmp.file(`resize-${mode}.dst`);
+    makeSparse(src, 8 * MiB, [[1 * MiB, 2 * MiB]]);
+    const r = await run(mode, src, dst, { dstOffset: 1 * MiB, dstSize: 64 * MiB });
+    expect(fs.statSync(dst).size).toBe(64 * MiB);
+    expect(sha256(dst, 1 * MiB, 8 * MiB)).toBe(sha256(src));
+    expect(isZero(readAt(dst, 0, 1 * MiB))).toBe(true);
+    expect(allocated(dst)).toBeLessThanOrEqual(allocated(src));
+    expect(r.bytesWritten).toBe(2 * MiB);
+  });
+
+  it("writes every byte with sparse: 'never'", async () => {
+    const src = tmp.file(`never-${mode}.src`);
+    const dst = tmp.file(`never-${mode}.dst`);
+    makeSparse(src, 8 * MiB, [[0, 1 * MiB]]);
+    const r = await run(mode, src, dst, { sparse: 'never' });
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(allocated(dst)).toBeGreaterThanOrEqual(8 * MiB);
+    expect(r.bytesWritten).toBe(8 * MiB);
+  });
+
+  it("turns zero blocks into holes with sparse: 'always'", async () => {
+    const src = tmp.file(`always-${mode}.src`);
+    const dst = tmp.file(`always-${mode}.dst`);
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]], 0); // fully allocated, all zeros
+    const fd = fs.openSync(src, 'r+');
+    fs.writeSync(fd, Buffer.alloc(8192, 7), 0, 8192, 5 * MiB + 4096);
+    fs.closeSync(fd);
+    expect(allocated(src)).toBeGreaterThanOrEqual(16 * MiB);
+    const r = await run(mode, src, dst, { sparse: 'always' });
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(allocated(dst)).toBeLessThanOrEqual(64 * 1024);
+    expect(r.bytesDone).toBe(16 * MiB);
+    expect(r.bytesWritten).toBe(8192);
+    expect(r.bytesSkipped).toBe(16 * MiB - 8192);
+  });
+
+  it('copies overlapping ranges of one file in the safe direction (memmove)', async () => {
+    const f = tmp.file(`overlap-${mode}`);
+    makeDense(f, 8 * MiB);
+    const original = fs.readFileSync(f);
+    // Up: destination above an overlapping source.
+    await run(mode, f, f, { srcOffset: 1 * MiB, dstOffset: 2 * MiB + 4096, length: 5 * MiB, blockSize: 1 * MiB });
+    const up = Buffer.from(original);
+    original.copy(up, 2 * MiB + 4096, 1 * MiB, 6 * MiB);
+    expect(fs.readFileSync(f).equals(up)).toBe(true);
+    // Down: destination below an overlapping source.
+    await run(mode, f, f, { srcOffset: 3 * MiB, dstOffset: 1 * MiB + 512, length: 4 * MiB, blockSize: 1 * MiB });
+    const down = Buffer.from(up);
+    up.copy(down, 1 * MiB + 512, 3 * MiB, 7 * MiB);
+    expect(fs.readFileSync(f).equals(down)).toBe(true);
+  });
+
+  it('copies holes within one file over old data, in both directions', async () => {
+    const f = tmp.file(`overlap-holes-${mode}`);
+    makeSparse(f, 16 * MiB, [
+      [0, 3 * MiB],
+      [6 * MiB, 2 * MiB],
+    ]);
+    const original = fs.readFileSync(f);
+    await run(mode, f, f, { srcOffset: 0, dstOffset: 2 * MiB, length: 9 * MiB });
+    const expected = Buffer.from(original);
+    original.copy(expected, 2 * MiB, 0, 9 * MiB);
+    expect(fs.readFileSync(f).equals(expected)).toBe(true);
+  });
+
+  it('reads and writes through file descriptors, leaving them open and unmoved', async () => {
+    const src = tmp.file(`fd-${mode}.src`);
+    const dst = tmp.file(`fd-${mode}.dst`);
+    makeSparse(src, 6 * MiB, [[2 * MiB, 1 * MiB]]);
+    const sfd = fs.openSync(src, 'r');
+    const dfd = fs.openSync(dst, 'w');
+    await run(mode, sfd, dfd);
+    expect(fs.fstatSync(sfd).size).toBe(6 * MiB); // still open
+    expect(fs.readSync(sfd, Buffer.alloc(1), 0, 1, null)).toBe(1); // position still 0 -> a byte comes back
+    fs.closeSync(sfd);
+    fs.closeSync(dfd);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+
+  it('accepts fsync modes and copies the same bytes', async () => {
+    const src = tmp.file(`fsync-${mode}.src`);
+    makeSparse(src, 4 * MiB, [[0, 1 * MiB]]);
+    for (const fsync of ['none', 'data', 'full'] as const) {
+      const dst = tmp.file(`fsync-${mode}-${fsync}.dst`);
+      await run(mode, src, dst, { fsync });
+      expect(sha256(dst)).toBe(sha256(src));
+    }
+  });
+
+  it('copies an empty file and an empty range', async () => {
+    const src = tmp.file(`empty-${mode}.src`);
+    const dst = tmp.file(`empty-${mode}.dst`);
+    fs.writeFileSync(src, '');
+    const r = await run(mode, src, dst);
+    expect(fs.statSync(dst).size).toBe(0);
+    expect(r.bytesTotal).toBe(0);
+    expect(r.bytesDone).toBe(0);
+  });
+
+  it('creates the destination with the source permissions (less umask)', async () => {
+    const src = tmp.file(`mode-${mode}.src`);
+    const dst = tmp.file(`mode-${mode}.dst`);
+    makeDense(src, 4096);
+    fs.chmodSync(src, 0o640);
+    await run(mode, src, dst);
+    expect(fs.statSync(dst).mode & 0o777).toBe(0o640 & ~process.umask());
+  });
+});

@@ -1,0 +1,100 @@
+// Shared by the suites: the built package, scratch folders, and ways to build
+// and inspect sparse files.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const require = createRequire(import.meta.url);
+// The compiled package exactly as users load it (CommonJS from dist/).
+export const bc = require('../dist/index.js') as typeof import('../dist/index');
+
+export const ROOT = path.resolve(__dirname, '..');
+export const MiB = 1024 * 1024;
+export const isRoot = process.getuid?.() === 0;
+
+export function scratch(name: string): { dir: string; file: (n: string) => string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `blockcopy-${name}-`));
+  return {
+    dir,
+    file: (n: string) => path.join(dir, n),
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A file of `size` bytes with random data at the given [offset, length] pieces and holes elsewhere. */
+export function makeSparse(file: string, size: number, pieces: Array<[number, number]>, fill?: number): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.ftruncateSync(fd, size);
+    for (const [offset, length] of pieces) {
+      for (let done = 0; done < length; ) {
+        const n = Math.min(4 * MiB, length - done);
+        const buf = fill === undefined ? randomBytes(n) : Buffer.alloc(n, fill);
+        fs.writeSync(fd, buf, 0, n, offset + done);
+        done += n;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function makeDense(file: string, size: number): void {
+  makeSparse(file, size, [[0, size]]);
+}
+
+export function sha256(file: string, offset = 0, length?: number): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const end = length === undefined ? fs.fstatSync(fd).size : offset + length;
+    const hash = createHash('sha256');
+    const buf = Buffer.alloc(4 * MiB);
+    for (let pos = offset; pos < end; ) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+      if (n === 0) {
+        // Past the end a file reads as nothing; hash the zeros a hole would hold.
+        hash.update(Buffer.alloc(Math.min(buf.length, end - pos)));
+        pos += Math.min(buf.length, end - pos);
+        continue;
+      }
+      hash.update(buf.subarray(0, n));
+      pos += n;
+    }
+    return hash.digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function allocated(file: string): number {
+  return fs.statSync(file).blocks * 512;
+}
+
+export function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const n = fs.readSync(fd, buf, 0, length, offset);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function isZero(buf: Buffer): boolean {
+  return buf.every((b) => b === 0);
+}
+
+/** Runs node in the repository folder; returns its exit status, signal and output. */
+export function runNode(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 120_000) {
+  const r = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,52 @@
+// How a running copy sits in a Node process: off the event loop, off libuv's
+// thread pool, keeping the process alive only while it runs.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
+
+const tmp = scratch('process');
+afterAll(() => tmp.cleanup());
+const fixture = (name: string) => path.join(ROOT, 'test', 'fixtures', name);
+
+describe('in a process', () => {
+  it('a 1 GiB copy leaves the event loop and the thread pool free (UV_THREADPOOL_SIZE=1)', () => {
+    const src = tmp.file('big.src');
+    makeSparse(src, 1024 * MiB, [[0, 1024 * MiB]], 0x3c);
+    const dst = tmp.file('big.dst');
+    const r = runNode([fixture('responsive.cjs'), src, dst], { UV_THREADPOOL_SIZE: '1' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const m = JSON.parse(r.stdout) as { maxLagMs: number; reads: number; slowestReadMs: number; copyMs: number; bytes: number };
+    expect(m.bytes).toBe(1024 * MiB);
+    // A copy on the thread pool would hold its only thread: no readFile would finish meanwhile.
+    expect(m.reads).toBeGreaterThan(10);
+    expect(m.slowestReadMs).toBeLessThan(Math.max(500, m.copyMs / 4));
+    expect(m.maxLagMs).toBeLessThan(300);
+    expect(sha256(dst)).toBe(sha256(src));
+    fs.rmSync(src);
+    fs.rmSync(dst);
+  });
+
+  it('a running copy keeps the process alive, and the process exits promptly once it ends', async () => {
+    const src = tmp.file('alive.src');
+    makeSparse(src, 24 * MiB, [[0, 24 * MiB]]);
+    const dst = tmp.file('alive.dst');
+    // About one second at 24 MiB/s, with nothing else holding the process open.
+    const child = spawn(process.execPath, [fixture('exit-after-copy.cjs'), src, dst, String(24 * MiB)], { cwd: ROOT });
+    let stdout = '';
+    let completedAt = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (!completedAt && stdout.includes('completed')) completedAt = Date.now();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const exitedAt = Date.now();
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^completed 25165824 \d+\n$/);
+    expect(completedAt).toBeGreaterThan(0);
+    expect(exitedAt - completedAt).toBeLessThan(1000);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+});

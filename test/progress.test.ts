@@ -1,0 +1,139 @@
+// Progress reports: rate limited, monotonic, and always ending at the total.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Progress } from '../dist/index';
+import { bc, makeSparse, MiB, scratch } from './helpers';
+
+const tmp = scratch('progress');
+afterAll(() => tmp.cleanup());
+
+function expectMonotonic(reports: Progress[]): void {
+  for (let i = 1; i < reports.length; i++) {
+    const a = reports[i - 1]!;
+    const b = reports[i]!;
+    for (const key of ['bytesDone', 'bytesWritten', 'bytesSkipped', 'position', 'elapsedMs'] as const) {
+      expect(b[key], `${key} went backwards at report ${i}`).toBeGreaterThanOrEqual(a[key]);
+    }
+    expect(b.bytesTotal).toBe(a.bytesTotal);
+  }
+}
+
+function source(name: string): string {
+  const src = tmp.file(name);
+  makeSparse(src, 96 * MiB, [
+    [0, 16 * MiB],
+    [40 * MiB, 16 * MiB],
+    [90 * MiB, 6 * MiB],
+  ]);
+  return src;
+}
+
+describe('progress', () => {
+  it('sync: reports climb and the last one is the total, equal to the result', () => {
+    const src = source('sync.src');
+    const reports: Progress[] = [];
+    const result = bc.copySync(src, tmp.file('sync.dst'), {
+      progressInterval: 0,
+      blockSize: 1 * MiB,
+      onProgress: (p) => {
+        reports.push(p);
+      },
+    });
+    expect(reports.length).toBeGreaterThan(10);
+    expectMonotonic(reports);
+    const last = reports.at(-1)!;
+    expect(last.bytesDone).toBe(last.bytesTotal);
+    expect(last.bytesTotal).toBe(38 * MiB);
+    expect(last).toMatchObject({
+      bytesDone: result.bytesDone,
+      bytesWritten: result.bytesWritten,
+      bytesSkipped: result.bytesSkipped,
+      position: result.position,
+    });
+  });
+
+  it('async: reports climb, the last is the total, and it comes before done resolves', async () => {
+    const src = source('async.src');
+    const order: string[] = [];
+    const reports: Progress[] = [];
+    const job = bc.copy(src, tmp.file('async.dst'), { progressInterval: 0, blockSize: 1 * MiB, bandwidth: 200 * MiB });
+    job.on('progress', (p) => {
+      reports.push(p);
+      order.push('progress');
+    });
+    job.on('completed', () => order.push('completed'));
+    const result = await job.done;
+    order.push('done');
+    expect(reports.length).toBeGreaterThan(2);
+    expectMonotonic(reports);
+    const last = reports.at(-1)!;
+    expect(last.bytesDone).toBe(last.bytesTotal);
+    expect(last.bytesDone).toBe(result.bytesDone);
+    expect(order.slice(-3)).toEqual(['progress', 'completed', 'done']);
+    expect(job.status).toBe('completed');
+  });
+
+  it('waits progressDelay before the first report, and still ends with the final one', async () => {
+    const src = source('delay.src');
+    const sync: Progress[] = [];
+    bc.copySync(src, tmp.file('delay-sync.dst'), { progressDelay: 60_000, onProgress: (p) => void sync.push(p) });
+    expect(sync.length).toBe(1);
+    expect(sync[0]!.bytesDone).toBe(sync[0]!.bytesTotal);
+
+    const async: Progress[] = [];
+    const job = bc.copy(src, tmp.file('delay-async.dst'), { progressDelay: 60_000 });
+    job.on('progress', (p) => async.push(p));
+    await job;
+    expect(async.length).toBe(1);
+    expect(async[0]!.bytesDone).toBe(async[0]!.bytesTotal);
+  });
+
+  it('rate limits reports to progressInterval', async () => {
+    const src = source('interval.src');
+    const reports: Progress[] = [];
+    // About 1.5 s at 25 MiB/s, at most one report per 400 ms plus the final one.
+    const job = bc.copy(src, tmp.file('interval.dst'), { bandwidth: 25 * MiB, progressInterval: 400, blockSize: 1 * MiB });
+    job.on('progress', (p) => reports.push(p));
+    const result = await job;
+    const seconds = result.elapsedMs / 1000;
+    expect(reports.length).toBeGreaterThanOrEqual(2);
+    expect(reports.length).toBeLessThanOrEqual(Math.ceil(seconds / 0.4) + 2);
+  });
+
+  it('progress() reads live counters while running and the final figures after', async () => {
+    const src = source('poll.src');
+    const job = bc.copy(src, tmp.file('poll.dst'), { bandwidth: 40 * MiB, blockSize: 1 * MiB });
+    const seen: number[] = [];
+    const timer = setInterval(() => seen.push(job.progress().bytesDone), 50);
+    const result = await job;
+    clearInterval(timer);
+    expect(seen.some((v) => v > 0 && v < result.bytesTotal)).toBe(true);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    expect(job.progress().bytesDone).toBe(result.bytesTotal);
+  });
+
+  it('can be followed with for await, which ends when the job does', async () => {
+    const src = source('iter.src');
+    const job = bc.copy(src, tmp.file('iter.dst'), { progressInterval: 10, bandwidth: 100 * MiB });
+    const reports: Progress[] = [];
+    for await (const p of job) reports.push(p);
+    expect(reports.length).toBeGreaterThan(1);
+    expectMonotonic(reports);
+    expect(reports.at(-1)!.bytesDone).toBe(38 * MiB);
+  });
+
+  it('honours the bandwidth limit and setBandwidth changes it live', async () => {
+    const src = tmp.file('bw.src');
+    makeSparse(src, 24 * MiB, [[0, 24 * MiB]]);
+    const start = Date.now();
+    const job = bc.copy(src, tmp.file('bw.dst'), { bandwidth: 8 * MiB, blockSize: 1 * MiB });
+    // The first 8 MiB at 8 MiB/s take about a second; then lift the limit.
+    await new Promise((r) => setTimeout(r, 1000));
+    const doneAtLift = job.progress().bytesDone;
+    job.setBandwidth(0);
+    await job;
+    const elapsed = Date.now() - start;
+    expect(doneAtLift).toBeLessThanOrEqual(10 * MiB);
+    expect(elapsed).toBeLessThan(2500); // unthrottled, the remaining 16 MiB are quick
+    expect(() => job.setBandwidth(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+});
