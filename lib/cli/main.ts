@@ -6,14 +6,16 @@ import { AbortError } from '../errors';
 import type { CopyResult, Progress } from '../types';
 import { formatBytes, formatDuration } from './format';
 
-const USAGE = `Usage: blockcopy SRC DST [--json] [--quiet]
+const USAGE = `Usage: blockcopy SRC DST [--fsync | --fdatasync] [--json] [--quiet]
 
 Copies SRC (a file or block device) to DST, keeping holes as holes.
 
-  --json     one JSON object per progress report, then the result, one per line
-  --quiet    print nothing but errors
-  --help     show this help
-  --version  print the version
+  --fsync      flush DST (data and metadata) before exiting
+  --fdatasync  flush DST's data before exiting
+  --json       one JSON object per progress report, then the result, one per line
+  --quiet      print nothing but errors
+  --help       show this help
+  --version    print the version
 
 Exit status: 0 copied, 1 copy or system error, 2 bad usage, 130 cancelled.`;
 
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         json: { type: 'boolean' },
+        fsync: { type: 'boolean' },
+        fdatasync: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -72,12 +76,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 2) return usageError('expected SRC and DST');
   if (values.json && values.quiet) return usageError('--json and --quiet do not go together');
+  if (values.fsync && values.fdatasync) return usageError('--fsync and --fdatasync do not go together');
+  const fsync = values.fsync ? 'full' : values.fdatasync ? 'data' : 'none';
   const [src, dst] = positionals as [string, string];
 
   const tty = process.stderr.isTTY === true && !values.quiet && !values.json;
   let job;
   try {
-    job = copy(src, dst);
+    job = copy(src, dst, { fsync });
   } catch (e) {
     return usageError((e as Error).message); // arguments the API refused, e.g. SRC is DST
   }

@@ -1,0 +1,184 @@
+// The races: which file, how big, warm or cold, and who runs.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { blockcopyApi, blockcopyCli, cp, dd, fioLimit, nodeCopyFile, nodePipeline, qemuImg } from './contenders.mjs';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** Writes [offset, length] pieces of incompressible, non-repeating data into a file of `size` bytes. */
+function writeFile(file, size, pieces, zeroFill = false) {
+  const fd = fs.openSync(file, 'w');
+  const chunk = randomBytes(4 * MiB);
+  const zeros = Buffer.alloc(4 * MiB);
+  let counter = 0;
+  try {
+    fs.ftruncateSync(fd, size);
+    for (const [offset, length, zero] of pieces) {
+      for (let done = 0; done < length; ) {
+        const n = Math.min(chunk.length, length - done);
+        let buf = zeros;
+        if (!(zero || zeroFill)) {
+          // A different stamp in every 4 KiB block: no two blocks alike.
+          for (let b = 0; b < n; b += 4 * KiB) chunk.writeUInt32LE(counter++, b);
+          buf = chunk;
+        }
+        fs.writeSync(fd, buf, 0, n, offset + done);
+        done += n;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function dense(size) {
+  return (file) => writeFile(file, size, [[0, size]]);
+}
+
+// 1 GiB of data in 32 extents spread over 64 GiB (scaled down in quick mode).
+function sparse(size, data, extents) {
+  const step = size / extents;
+  const piece = data / extents;
+  return (file) =>
+    writeFile(
+      file,
+      size,
+      Array.from({ length: extents }, (_, i) => [i * step, piece]),
+    );
+}
+
+// Fully allocated; in every 4 MiB, 1 MiB of data then 3 MiB of written zeros.
+// Zero runs are whole 1 MiB blocks, so dd conv=sparse (bs=1M) can see them too.
+function mostlyZeros(size) {
+  const pieces = [];
+  for (let off = 0; off < size; off += 4 * MiB) {
+    pieces.push([off, 1 * MiB, false]);
+    pieces.push([off + 1 * MiB, 3 * MiB, true]);
+  }
+  return (file) => writeFile(file, size, pieces);
+}
+
+const everyone = () => [
+  blockcopyApi('auto'),
+  blockcopyCli(),
+  dd(),
+  cp(),
+  qemuImg(),
+  nodeCopyFile(),
+  nodePipeline(),
+];
+
+export function scenarios(quick) {
+  const denseSize = quick ? 64 * MiB : 2 * GiB;
+  const variantSize = quick ? 64 * MiB : 1 * GiB;
+  const list = [
+    {
+      id: 'dense-warm',
+      title: `Dense ${label(denseSize)}, source in page cache, destination flushed`,
+      file: 'dense.img',
+      size: denseSize,
+      make: dense(denseSize),
+      cache: 'warm',
+      contenders: everyone(),
+    },
+    {
+      id: 'dense-cold',
+      title: `Dense ${label(denseSize)}, cold cache, destination flushed`,
+      file: 'dense.img',
+      size: denseSize,
+      make: dense(denseSize),
+      cache: 'cold',
+      contenders: everyone(),
+    },
+    {
+      id: 'sparse',
+      title: quick
+        ? `Sparse ${label(1 * GiB)} image, ${label(16 * MiB)} of data in 32 extents`
+        : `Sparse 64 GiB image, 1 GiB of data in 32 extents`,
+      file: 'sparse.img',
+      size: quick ? 1 * GiB : 64 * GiB,
+      make: quick ? sparse(1 * GiB, 16 * MiB, 32) : sparse(64 * GiB, 1 * GiB, 32),
+      cache: 'warm',
+      // Copies that write every hole out take minutes and 64 GiB of disk: cut off.
+      timeoutMs: quick ? 60_000 : 120_000,
+      contenders: [
+        blockcopyApi('auto'),
+        blockcopyCli(),
+        dd(['conv=sparse'], 'without conv=sparse dd writes every hole out'),
+        cp(),
+        qemuImg(),
+        nodeCopyFile(),
+        nodePipeline(),
+      ],
+    },
+    {
+      id: 'zeros',
+      title: `Allocated ${label(denseSize)}, 75% zero blocks, zero detection`,
+      file: 'zeros.img',
+      size: denseSize,
+      make: mostlyZeros(denseSize),
+      cache: 'warm',
+      contenders: [
+        blockcopyApi("sparse: 'always'", { sparse: 'always' }),
+        cp(['--sparse=always']),
+        dd(['conv=sparse']),
+        qemuImg(['-S', '4k']),
+        nodeCopyFile(),
+      ],
+    },
+    {
+      id: 'direct',
+      title: `Direct I/O (O_DIRECT both ends), dense ${label(denseSize)}`,
+      file: 'dense.img',
+      size: denseSize,
+      make: dense(denseSize),
+      cache: 'cold',
+      contenders: [
+        fioLimit(),
+        blockcopyApi('direct, io_uring depth 16', { direct: true, backend: 'io_uring', queueDepth: 16 }),
+        blockcopyApi('direct, pread', { direct: true, backend: 'pread' }),
+        dd(['iflag=direct', 'oflag=direct']),
+        qemuImg(['-t', 'none', '-T', 'none']),
+      ],
+    },
+    {
+      id: 'variants',
+      title: `blockcopy's own variants, dense ${label(variantSize)}, warm source, flushed`,
+      file: 'variant.img',
+      size: variantSize,
+      make: dense(variantSize),
+      cache: 'warm',
+      contenders: variants(quick),
+    },
+  ];
+  return list;
+}
+
+function variants(quick) {
+  const sizes = quick ? [256 * KiB, 1 * MiB, 4 * MiB] : [64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 8 * MiB];
+  const depths = quick ? [1, 16] : [1, 4, 16, 64];
+  const out = [];
+  for (const blockSize of sizes) out.push(blockcopyApi(`pread bs=${label(blockSize)}`, { backend: 'pread', blockSize }));
+  for (const blockSize of sizes) {
+    for (const queueDepth of depths) {
+      out.push(blockcopyApi(`io_uring bs=${label(blockSize)} qd=${queueDepth}`, { backend: 'io_uring', blockSize, queueDepth }));
+    }
+  }
+  out.push(blockcopyApi('copy_file_range', { backend: 'copy_file_range' }));
+  out.push(blockcopyApi('auto, progress off', { progressInterval: 2 ** 31 - 1 }));
+  out.push(blockcopyApi('auto, progress every 10 ms', { progressInterval: 10, onProgress: () => {} }));
+  return out;
+}
+
+export function label(bytes) {
+  if (bytes >= GiB) return `${bytes / GiB} GiB`;
+  if (bytes >= MiB) return `${bytes / MiB} MiB`;
+  return `${bytes / KiB} KiB`;
+}
+
+export function scratchFile(dir, name) {
+  return path.join(dir, name);
+}
