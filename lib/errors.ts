@@ -16,9 +16,9 @@ export class CopyError extends Error implements StopPoint {
   errno: number;
   syscall: string;
   /** The file the failing call was made on (absent for file descriptors). */
-  path?: string;
+  declare path?: string;
   /** The copy's destination (absent for file descriptors and for queries of one file). */
-  dest?: string;
+  declare dest?: string;
   bytesWritten = 0;
   bytesDone = 0;
   resumeOffset = 0;

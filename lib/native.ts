@@ -1,7 +1,7 @@
 // The compiled addon and the shapes it speaks. Only this file touches it.
 import path from 'node:path';
 import load from 'node-gyp-build';
-import type { Progress } from './types';
+import type { BackendName, BackendUsed, Progress, ReflinkMode } from './types';
 
 /** Options as the engine reads them: validated, with defaults resolved. */
 export interface NativeOptions {
@@ -11,7 +11,11 @@ export interface NativeOptions {
   dstSize?: number;
   sparse: 'auto' | 'always' | 'never';
   fsync: 'none' | 'data' | 'full';
+  backend: BackendName;
+  reflink: ReflinkMode;
+  direct: boolean;
   blockSize: number;
+  queueDepth: number;
   truncate: boolean;
   targetIsZero: boolean;
   overwrite: boolean;
@@ -33,7 +37,7 @@ export interface NativeOutcome extends Progress {
   ending: 'completed' | 'cancelled' | 'failed';
   error?: NativeError;
   resumeOffset: number;
-  backend: 'pread';
+  backend: BackendUsed;
 }
 
 export interface NativeExtent {

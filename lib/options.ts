@@ -7,6 +7,9 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const MAX_FD = 2 ** 31 - 1;
 const MAX_MS = 2 ** 31 - 1;
+/** I/O size and io_uring queue depth when the caller does not choose; see the README's benchmark. */
+export const DEFAULT_BLOCK_SIZE = 1 * MiB;
+export const DEFAULT_QUEUE_DEPTH = 16;
 
 export interface CheckedCopy {
   native: NativeOptions;
@@ -66,10 +69,6 @@ function checkSum(name: string, a: number, b: number | undefined): void {
   if (b !== undefined && a + b > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `<= ${Number.MAX_SAFE_INTEGER}`, a + b);
 }
 
-function notYet(name: string, value: unknown, what: string): never {
-  throw invalidArgValue(name, value, `asks for ${what}, which this version of blockcopy does not have yet`);
-}
-
 export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { src: Target; dst: Target; checked: CheckedCopy } {
   const s = checkTarget('src', src);
   const d = checkTarget('dst', dst);
@@ -85,9 +84,9 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const reflink = checkChoice('options.reflink', o.reflink, ['auto', 'always', 'never'] as const) ?? 'auto';
   const backend = checkChoice('options.backend', o.backend, ['auto', 'io_uring', 'pread', 'copy_file_range'] as const) ?? 'auto';
   const fsync = checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none';
-  const blockSize = checkInteger('options.blockSize', o.blockSize, 4 * KiB, 64 * MiB) ?? 1 * MiB;
+  const blockSize = checkInteger('options.blockSize', o.blockSize, 4 * KiB, 64 * MiB) ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % (4 * KiB) !== 0) throw invalidArgValue('options.blockSize', blockSize, 'must be a multiple of 4096');
-  checkInteger('options.queueDepth', o.queueDepth, 1, 256);
+  const queueDepth = checkInteger('options.queueDepth', o.queueDepth, 1, 256) ?? DEFAULT_QUEUE_DEPTH;
   const direct = checkBoolean('options.direct', o.direct) ?? false;
   const truncateOption = checkBoolean('options.truncate', o.truncate);
   const targetIsZero = checkBoolean('options.targetIsZero', o.targetIsZero) ?? false;
@@ -108,9 +107,13 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   if (s === d && srcOffset === dstOffset) {
     throw invalidArgValue('dst', d, 'is the source itself, at the same offset');
   }
-  if (backend === 'io_uring' || backend === 'copy_file_range') notYet('options.backend', backend, `the ${backend} backend`);
-  if (reflink === 'always') notYet('options.reflink', reflink, 'reflink copies');
-  if (direct) notYet('options.direct', direct, 'direct I/O');
+  const needsUserSpace = sparse === 'always' ? "sparse: 'always'" : direct ? 'direct: true' : undefined;
+  if (reflink === 'always' && (needsUserSpace || sparse === 'never')) {
+    throw invalidArgValue('options.reflink', reflink, `cannot be combined with ${needsUserSpace ?? "sparse: 'never'"}`);
+  }
+  if (backend === 'copy_file_range' && needsUserSpace) {
+    throw invalidArgValue('options.backend', backend, `cannot be combined with ${needsUserSpace}, which needs the data in user space`);
+  }
 
   const whole = srcOffset === 0 && dstOffset === 0 && length === undefined && dstSize === undefined;
   const native: NativeOptions = {
@@ -118,7 +121,11 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     dstOffset,
     sparse,
     fsync,
+    backend,
+    reflink,
+    direct,
     blockSize,
+    queueDepth,
     truncate: truncateOption ?? whole,
     targetIsZero,
     overwrite,

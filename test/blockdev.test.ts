@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bc, isRoot, isZero, makeSparse, MiB, readAt, scratch, sha256 } from './helpers';
+import { bc, isRoot, isZero, makeSparse, MiB, readAt, scratch, sha256, USER_SPACE_BACKENDS } from './helpers';
 
 const tmp = scratch('blockdev');
 const DEVICE_SIZE = 64 * MiB;
@@ -35,14 +35,16 @@ afterAll(() => {
 });
 
 describe.skipIf(!enabled)('block devices', () => {
-  it('a sparse file onto a device: data copied, holes zeroed over old data', async () => {
-    const src = tmp.file('sparse.src');
+  it.each(USER_SPACE_BACKENDS)('a sparse file onto a device: data copied, holes zeroed over old data (%s)', async (backend) => {
+    fs.writeFileSync(device, Buffer.alloc(DEVICE_SIZE, 0xab)); // old data everywhere
+    const src = tmp.file(`sparse-${backend}.src`);
     makeSparse(src, 40 * MiB, [
       [1 * MiB, 2 * MiB],
       [30 * MiB, 3 * MiB + 4096],
     ]);
     expect(fs.statSync(device).size).toBe(0); // st_size says nothing about a device
-    const result = await bc.copy(src, device, { dstOffset: 8 * MiB + 512 });
+    const result = await bc.copy(src, device, { backend, dstOffset: 8 * MiB + 512 });
+    expect(result.backend).toBe(backend);
     expect(sha256(device, 8 * MiB + 512, 40 * MiB)).toBe(sha256(src));
     expect(readAt(device, 0, 8 * MiB + 512).every((b) => b === 0xab)).toBe(true);
     expect(readAt(device, 48 * MiB + 512, 16 * MiB - 512).every((b) => b === 0xab)).toBe(true);
@@ -61,14 +63,24 @@ describe.skipIf(!enabled)('block devices', () => {
     expect(readAt(device, 4096, 4096).every((b) => b === 0x5a)).toBe(true);
   });
 
-  it('a device as source: its size comes from BLKGETSIZE64, not st_size', async () => {
-    const dst = tmp.file('fromdev.img');
-    const result = bc.copySync(device, dst);
+  it.each(USER_SPACE_BACKENDS)('a device as source: its size comes from BLKGETSIZE64, not st_size (%s)', async (backend) => {
+    const dst = tmp.file(`fromdev-${backend}.img`);
+    const result = bc.copySync(device, dst, { backend });
     expect(fs.statSync(dst).size).toBe(DEVICE_SIZE);
     expect(result.length).toBe(DEVICE_SIZE);
     expect(sha256(dst)).toBe(sha256(device, 0, DEVICE_SIZE));
     const extents = await bc.extents(device);
     expect(extents.reduce((sum, e) => sum + e.length, 0)).toBe(DEVICE_SIZE);
+  });
+
+  it.each(USER_SPACE_BACKENDS)('direct I/O onto and off a device is byte-exact (%s)', async (backend) => {
+    const src = tmp.file(`direct-${backend}.src`);
+    makeSparse(src, 5 * MiB + 1000, [[0, 5 * MiB + 1000]]);
+    await bc.copy(src, device, { backend, direct: true, dstOffset: 1 * MiB, blockSize: 128 * 1024 });
+    expect(sha256(device, 1 * MiB, 5 * MiB + 1000)).toBe(sha256(src));
+    const back = tmp.file(`direct-${backend}.back`);
+    await bc.copy(device, back, { backend, direct: true, srcOffset: 1 * MiB, length: 5 * MiB + 1000 });
+    expect(sha256(back)).toBe(sha256(src));
   });
 
   it('a range past the end of the device fails with ENOSPC before writing anything', async () => {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
+import { AUTO_KERNEL, makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
 
 const tmp = scratch('cli');
 afterAll(() => tmp.cleanup());
@@ -26,7 +26,7 @@ describe('blockcopy SRC DST', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; bytesDone: number; bytesTotal: number });
     const result = lines.at(-1)!;
-    expect(result).toMatchObject({ type: 'result', bytesDone: 2 * MiB, bytesTotal: 2 * MiB, backend: 'pread' });
+    expect(result).toMatchObject({ type: 'result', bytesDone: 2 * MiB, bytesTotal: 2 * MiB, backend: AUTO_KERNEL });
     expect(lines.slice(0, -1).every((l) => l.type === 'progress')).toBe(true);
     expect(lines.at(-2)).toMatchObject({ type: 'progress', bytesDone: 2 * MiB });
   });

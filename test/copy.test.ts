@@ -1,40 +1,45 @@
 // Bytes and allocation: what a copy leaves on disk, in both modes.
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { allocated, bc, isZero, makeDense, makeSparse, MiB, readAt, scratch, sha256 } from './helpers';
+import { allocated, AUTO_KERNEL, AUTO_USER, BACKENDS, bc, isZero, makeDense, makeSparse, MiB, readAt, scratch, sha256 } from './helpers';
 
 const tmp = scratch('copy');
 afterAll(() => tmp.cleanup());
 
 type Mode = 'sync' | 'async';
-const modes: Mode[] = ['sync', 'async'];
+type Backend = (typeof BACKENDS)[number];
+const cases = (['sync', 'async'] as Mode[]).flatMap((mode) => BACKENDS.map((backend) => [mode, backend] as [Mode, Backend]));
 
-async function run(mode: Mode, src: string | number, dst: string | number, opts?: Parameters<typeof bc.copySync>[2]) {
-  return mode === 'sync' ? bc.copySync(src, dst, opts) : await bc.copy(src, dst, opts);
-}
+describe.each(cases)('%s copy, backend %s', (mode, backend) => {
+  // Each test's files get the mode and backend in their names, so runs never collide.
+  const tag = `${mode}-${backend}`;
+  const run = async (src: string | number, dst: string | number, opts?: Parameters<typeof bc.copySync>[2]) => {
+    const o = { backend, ...opts };
+    return mode === 'sync' ? bc.copySync(src, dst, o) : await bc.copy(src, dst, o);
+  };
+  const kernelSide = backend === 'copy_file_range';
 
-describe.each(modes)('%s copy', (mode) => {
   it('copies a dense file byte for byte', async () => {
-    const src = tmp.file(`dense-${mode}.src`);
-    const dst = tmp.file(`dense-${mode}.dst`);
+    const src = tmp.file(`dense-${tag}.src`);
+    const dst = tmp.file(`dense-${tag}.dst`);
     makeDense(src, 9 * MiB + 4097); // not a multiple of the block size
-    const r = await run(mode, src, dst);
+    const r = await run(src, dst);
     expect(sha256(dst)).toBe(sha256(src));
     expect(fs.statSync(dst).size).toBe(fs.statSync(src).size);
     expect(r.bytesDone).toBe(r.bytesTotal);
     expect(r.bytesWritten).toBe(9 * MiB + 4097);
-    expect(r.backend).toBe('pread');
+    expect(r.backend).toBe(backend === 'auto' ? AUTO_KERNEL : backend);
   });
 
   it('keeps holes as holes and allocates no more than the source', async () => {
-    const src = tmp.file(`sparse-${mode}.src`);
-    const dst = tmp.file(`sparse-${mode}.dst`);
+    const src = tmp.file(`sparse-${tag}.src`);
+    const dst = tmp.file(`sparse-${tag}.dst`);
     makeSparse(src, 512 * MiB, [
       [1 * MiB, 3 * MiB],
       [100 * MiB, 5 * MiB],
       [511 * MiB, 1 * MiB],
     ]);
-    const r = await run(mode, src, dst);
+    const r = await run(src, dst);
     expect(sha256(dst)).toBe(sha256(src));
     expect(allocated(dst)).toBeLessThanOrEqual(allocated(src));
     expect(allocated(dst)).toBeLessThan(16 * MiB);
@@ -46,32 +51,32 @@ describe.each(modes)('%s copy', (mode) => {
   });
 
   it('gives a file that ends in a hole its full size', async () => {
-    const src = tmp.file(`tailhole-${mode}.src`);
-    const dst = tmp.file(`tailhole-${mode}.dst`);
+    const src = tmp.file(`tailhole-${tag}.src`);
+    const dst = tmp.file(`tailhole-${tag}.dst`);
     makeSparse(src, 64 * MiB, [[0, 1 * MiB]]);
-    await run(mode, src, dst);
+    await run(src, dst);
     expect(fs.statSync(dst).size).toBe(64 * MiB);
     expect(sha256(dst)).toBe(sha256(src));
   });
 
   it('truncates a longer existing destination by default', async () => {
-    const src = tmp.file(`trunc-${mode}.src`);
-    const dst = tmp.file(`trunc-${mode}.dst`);
+    const src = tmp.file(`trunc-${tag}.src`);
+    const dst = tmp.file(`trunc-${tag}.dst`);
     makeSparse(src, 8 * MiB, [[2 * MiB, 1 * MiB]]);
     makeDense(dst, 20 * MiB);
-    await run(mode, src, dst);
+    await run(src, dst);
     expect(fs.statSync(dst).size).toBe(8 * MiB);
     expect(sha256(dst)).toBe(sha256(src));
     expect(allocated(dst)).toBeLessThanOrEqual(allocated(src));
   });
 
   it('copies a range into an existing file and leaves the rest untouched', async () => {
-    const src = tmp.file(`range-${mode}.src`);
-    const dst = tmp.file(`range-${mode}.dst`);
+    const src = tmp.file(`range-${tag}.src`);
+    const dst = tmp.file(`range-${tag}.dst`);
     makeDense(src, 16 * MiB);
     makeDense(dst, 32 * MiB);
     const before = fs.readFileSync(dst);
-    await run(mode, src, dst, { srcOffset: 3 * MiB, dstOffset: 10 * MiB + 512, length: 5 * MiB + 3 });
+    await run(src, dst, { srcOffset: 3 * MiB, dstOffset: 10 * MiB + 512, length: 5 * MiB + 3 });
     const after = fs.readFileSync(dst);
     expect(after.length).toBe(32 * MiB);
     expect(after.subarray(0, 10 * MiB + 512).equals(before.subarray(0, 10 * MiB + 512))).toBe(true);
@@ -81,11 +86,11 @@ describe.each(modes)('%s copy', (mode) => {
   });
 
   it('zeroes holes that land on old data, and only inside the range', async () => {
-    const src = tmp.file(`oldholes-${mode}.src`);
-    const dst = tmp.file(`oldholes-${mode}.dst`);
+    const src = tmp.file(`oldholes-${tag}.src`);
+    const dst = tmp.file(`oldholes-${tag}.dst`);
     makeSparse(src, 24 * MiB, [[8 * MiB, 2 * MiB]]);
     makeSparse(dst, 40 * MiB, [[0, 40 * MiB]], 0xab);
-    const r = await run(mode, src, dst, { dstOffset: 4 * MiB, truncate: false });
+    const r = await run(src, dst, { dstOffset: 4 * MiB, truncate: false });
     expect(fs.statSync(dst).size).toBe(40 * MiB);
     expect(sha256(dst, 4 * MiB, 24 * MiB)).toBe(sha256(src));
     expect(readAt(dst, 0, 4 * MiB).every((b) => b === 0xab)).toBe(true);
@@ -95,21 +100,21 @@ describe.each(modes)('%s copy', (mode) => {
   });
 
   it('skips holes entirely with targetIsZero, trusting the caller', async () => {
-    const src = tmp.file(`tiz-${mode}.src`);
-    const dst = tmp.file(`tiz-${mode}.dst`);
+    const src = tmp.file(`tiz-${tag}.src`);
+    const dst = tmp.file(`tiz-${tag}.dst`);
     makeSparse(src, 8 * MiB, [[4 * MiB, 1 * MiB]]);
     makeSparse(dst, 8 * MiB, [[0, 8 * MiB]], 0x11);
-    await run(mode, src, dst, { truncate: false, targetIsZero: true });
+    await run(src, dst, { truncate: false, targetIsZero: true });
     // The old bytes remain where the source has holes: the caller said they were zero.
     expect(readAt(dst, 0, 4096).every((b) => b === 0x11)).toBe(true);
     expect(sha256(dst, 4 * MiB, 1 * MiB)).toBe(sha256(src, 4 * MiB, 1 * MiB));
   });
 
   it('sizes the destination first with dstSize (resize), keeping what lies outside the range', async () => {
-    const src = tmp.file(`resize-${mode}.src`);
-    const dst = tmp.file(`resize-${mode}.dst`);
+    const src = tmp.file(`resize-${tag}.src`);
+    const dst = tmp.file(`resize-${tag}.dst`);
     makeSparse(src, 8 * MiB, [[1 * MiB, 2 * MiB]]);
-    const r = await run(mode, src, dst, { dstOffset: 1 * MiB, dstSize: 64 * MiB });
+    const r = await run(src, dst, { dstOffset: 1 * MiB, dstSize: 64 * MiB });
     expect(fs.statSync(dst).size).toBe(64 * MiB);
     expect(sha256(dst, 1 * MiB, 8 * MiB)).toBe(sha256(src));
     expect(isZero(readAt(dst, 0, 1 * MiB))).toBe(true);
@@ -118,67 +123,68 @@ describe.each(modes)('%s copy', (mode) => {
   });
 
   it("writes every byte with sparse: 'never'", async () => {
-    const src = tmp.file(`never-${mode}.src`);
-    const dst = tmp.file(`never-${mode}.dst`);
+    const src = tmp.file(`never-${tag}.src`);
+    const dst = tmp.file(`never-${tag}.dst`);
     makeSparse(src, 8 * MiB, [[0, 1 * MiB]]);
-    const r = await run(mode, src, dst, { sparse: 'never' });
+    const r = await run(src, dst, { sparse: 'never' });
     expect(sha256(dst)).toBe(sha256(src));
     expect(allocated(dst)).toBeGreaterThanOrEqual(8 * MiB);
     expect(r.bytesWritten).toBe(8 * MiB);
   });
 
-  it("turns zero blocks into holes with sparse: 'always'", async () => {
-    const src = tmp.file(`always-${mode}.src`);
-    const dst = tmp.file(`always-${mode}.dst`);
+  it.skipIf(kernelSide)("turns zero blocks into holes with sparse: 'always'", async () => {
+    const src = tmp.file(`always-${tag}.src`);
+    const dst = tmp.file(`always-${tag}.dst`);
     makeSparse(src, 16 * MiB, [[0, 16 * MiB]], 0); // fully allocated, all zeros
     const fd = fs.openSync(src, 'r+');
     fs.writeSync(fd, Buffer.alloc(8192, 7), 0, 8192, 5 * MiB + 4096);
     fs.closeSync(fd);
     expect(allocated(src)).toBeGreaterThanOrEqual(16 * MiB);
-    const r = await run(mode, src, dst, { sparse: 'always' });
+    const r = await run(src, dst, { sparse: 'always' });
     expect(sha256(dst)).toBe(sha256(src));
     expect(allocated(dst)).toBeLessThanOrEqual(64 * 1024);
     expect(r.bytesDone).toBe(16 * MiB);
     expect(r.bytesWritten).toBe(8192);
     expect(r.bytesSkipped).toBe(16 * MiB - 8192);
+    expect(r.backend).toBe(backend === 'auto' ? AUTO_USER : backend);
   });
 
-  it('copies overlapping ranges of one file in the safe direction (memmove)', async () => {
-    const f = tmp.file(`overlap-${mode}`);
+  it.skipIf(kernelSide)('copies overlapping ranges of one file in the safe direction (memmove)', async () => {
+    const f = tmp.file(`overlap-${tag}`);
     makeDense(f, 8 * MiB);
     const original = fs.readFileSync(f);
     // Up: destination above an overlapping source.
-    await run(mode, f, f, { srcOffset: 1 * MiB, dstOffset: 2 * MiB + 4096, length: 5 * MiB, blockSize: 1 * MiB });
+    await run(f, f, { srcOffset: 1 * MiB, dstOffset: 2 * MiB + 4096, length: 5 * MiB, blockSize: 1 * MiB });
     const up = Buffer.from(original);
     original.copy(up, 2 * MiB + 4096, 1 * MiB, 6 * MiB);
     expect(fs.readFileSync(f).equals(up)).toBe(true);
     // Down: destination below an overlapping source.
-    await run(mode, f, f, { srcOffset: 3 * MiB, dstOffset: 1 * MiB + 512, length: 4 * MiB, blockSize: 1 * MiB });
+    await run(f, f, { srcOffset: 3 * MiB, dstOffset: 1 * MiB + 512, length: 4 * MiB, blockSize: 1 * MiB });
     const down = Buffer.from(up);
     up.copy(down, 1 * MiB + 512, 3 * MiB, 7 * MiB);
     expect(fs.readFileSync(f).equals(down)).toBe(true);
   });
 
-  it('copies holes within one file over old data, in both directions', async () => {
-    const f = tmp.file(`overlap-holes-${mode}`);
+  it.skipIf(kernelSide)('copies holes within one file over old data, in both directions', async () => {
+    const f = tmp.file(`overlap-holes-${tag}`);
     makeSparse(f, 16 * MiB, [
       [0, 3 * MiB],
       [6 * MiB, 2 * MiB],
     ]);
     const original = fs.readFileSync(f);
-    await run(mode, f, f, { srcOffset: 0, dstOffset: 2 * MiB, length: 9 * MiB });
+    await run(f, f, { srcOffset: 0, dstOffset: 2 * MiB, length: 9 * MiB });
     const expected = Buffer.from(original);
     original.copy(expected, 2 * MiB, 0, 9 * MiB);
     expect(fs.readFileSync(f).equals(expected)).toBe(true);
   });
 
   it('reads and writes through file descriptors, leaving them open and unmoved', async () => {
-    const src = tmp.file(`fd-${mode}.src`);
-    const dst = tmp.file(`fd-${mode}.dst`);
+    const src = tmp.file(`fd-${tag}.src`);
+    const dst = tmp.file(`fd-${tag}.dst`);
     makeSparse(src, 6 * MiB, [[2 * MiB, 1 * MiB]]);
     const sfd = fs.openSync(src, 'r');
     const dfd = fs.openSync(dst, 'w');
-    await run(mode, sfd, dfd);
+    await run(sfd, dfd);
     expect(fs.fstatSync(sfd).size).toBe(6 * MiB); // still open
     expect(fs.readSync(sfd, Buffer.alloc(1), 0, 1, null)).toBe(1); // position still 0 -> a byte comes back
     fs.closeSync(sfd);
@@ -187,31 +193,52 @@ describe.each(modes)('%s copy', (mode) => {
   });
 
   it('accepts fsync modes and copies the same bytes', async () => {
-    const src = tmp.file(`fsync-${mode}.src`);
+    const src = tmp.file(`fsync-${tag}.src`);
     makeSparse(src, 4 * MiB, [[0, 1 * MiB]]);
     for (const fsync of ['none', 'data', 'full'] as const) {
-      const dst = tmp.file(`fsync-${mode}-${fsync}.dst`);
-      await run(mode, src, dst, { fsync });
+      const dst = tmp.file(`fsync-${tag}-${fsync}.dst`);
+      await run(src, dst, { fsync });
       expect(sha256(dst)).toBe(sha256(src));
     }
   });
 
   it('copies an empty file and an empty range', async () => {
-    const src = tmp.file(`empty-${mode}.src`);
-    const dst = tmp.file(`empty-${mode}.dst`);
+    const src = tmp.file(`empty-${tag}.src`);
+    const dst = tmp.file(`empty-${tag}.dst`);
     fs.writeFileSync(src, '');
-    const r = await run(mode, src, dst);
+    const r = await run(src, dst);
     expect(fs.statSync(dst).size).toBe(0);
     expect(r.bytesTotal).toBe(0);
     expect(r.bytesDone).toBe(0);
   });
 
+  it.skipIf(kernelSide)('direct I/O copies odd sizes and unaligned offsets byte for byte', async () => {
+    const src = tmp.file(`direct-${tag}.src`);
+    const dst = tmp.file(`direct-${tag}.dst`);
+    makeSparse(src, 10 * MiB + 12345, [
+      [0, 3 * MiB + 777],
+      [6 * MiB, 4 * MiB + 12345],
+    ]);
+    const whole = await run(src, dst, { direct: true, blockSize: 256 * 1024 });
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(whole.backend).toBe(backend === 'auto' ? AUTO_USER : backend);
+    // Offsets that are not multiples of the block size: the edges go without O_DIRECT.
+    const into = tmp.file(`direct-${tag}.into`);
+    makeSparse(into, 16 * MiB, [[0, 16 * MiB]], 0x77);
+    await run(src, into, { direct: true, srcOffset: 4097, dstOffset: 1 * MiB + 4097, length: 9 * MiB + 3, blockSize: 64 * 1024 });
+    expect(sha256(into, 1 * MiB + 4097, 9 * MiB + 3)).toBe(sha256(src, 4097, 9 * MiB + 3));
+    expect(readAt(into, 0, 1 * MiB + 4097).every((b) => b === 0x77)).toBe(true);
+    // Offsets that differ by a multiple of 4 KiB but start unaligned: aligned middle, buffered edges.
+    await run(src, into, { direct: true, srcOffset: 100, dstOffset: 4196, length: 8 * MiB, blockSize: 64 * 1024 });
+    expect(sha256(into, 4196, 8 * MiB)).toBe(sha256(src, 100, 8 * MiB));
+  });
+
   it('creates the destination with the source permissions (less umask)', async () => {
-    const src = tmp.file(`mode-${mode}.src`);
-    const dst = tmp.file(`mode-${mode}.dst`);
+    const src = tmp.file(`mode-${tag}.src`);
+    const dst = tmp.file(`mode-${tag}.dst`);
     makeDense(src, 4096);
     fs.chmodSync(src, 0o640);
-    await run(mode, src, dst);
+    await run(src, dst);
     expect(fs.statSync(dst).mode & 0o777).toBe(0o640 & ~process.umask());
   });
 });

@@ -12,6 +12,18 @@ const require = createRequire(import.meta.url);
 export const bc = require('../dist/index.js') as typeof import('../dist/index');
 
 export const ROOT = path.resolve(__dirname, '..');
+
+/** Set in the test project that runs with io_uring forced off (see vitest.config.mjs). */
+export const ioUringDisabled = Boolean(process.env.BLOCKCOPY_DISABLE_IO_URING);
+/** Every backend a copy test runs under in this process. */
+export const BACKENDS = (ioUringDisabled ? ['auto', 'pread', 'copy_file_range'] : ['auto', 'pread', 'io_uring', 'copy_file_range']) as Array<
+  'auto' | 'pread' | 'io_uring' | 'copy_file_range'
+>;
+/** Backends that read into our own buffers: the ones zero detection, direct I/O and devices use. */
+export const USER_SPACE_BACKENDS = BACKENDS.filter((b) => b === 'pread' || b === 'io_uring');
+/** What `backend: 'auto'` resolves to for a plain file-to-file copy, and for one needing user space. */
+export const AUTO_KERNEL = 'copy_file_range';
+export const AUTO_USER = ioUringDisabled ? 'pread' : 'io_uring';
 export const MiB = 1024 * 1024;
 export const isRoot = process.getuid?.() === 0;
 

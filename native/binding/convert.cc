@@ -31,6 +31,19 @@ SparseMode sparse_mode(const std::string& s) {
   return SparseMode::Auto;
 }
 
+BackendChoice backend_choice(const std::string& s) {
+  if (s == "io_uring") return BackendChoice::IoUring;
+  if (s == "pread") return BackendChoice::Pread;
+  if (s == "copy_file_range") return BackendChoice::CopyFileRange;
+  return BackendChoice::Auto;
+}
+
+ReflinkMode reflink_mode(const std::string& s) {
+  if (s == "always") return ReflinkMode::Always;
+  if (s == "never") return ReflinkMode::Never;
+  return ReflinkMode::Auto;
+}
+
 SyncMode sync_mode(const std::string& s) {
   if (s == "data") return SyncMode::Data;
   if (s == "full") return SyncMode::Full;
@@ -93,7 +106,11 @@ CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, cons
   r.dst_size = optional_u64(opts, "dstSize");
   r.sparse = sparse_mode(text(opts, "sparse"));
   r.fsync = sync_mode(text(opts, "fsync"));
+  r.backend = backend_choice(text(opts, "backend"));
+  r.reflink = reflink_mode(text(opts, "reflink"));
+  r.direct = flag(opts, "direct", false);
   r.block_size = static_cast<uint32_t>(u64(opts, "blockSize", r.block_size));
+  r.queue_depth = static_cast<uint32_t>(u64(opts, "queueDepth", r.queue_depth));
   r.truncate = flag(opts, "truncate", false);
   r.target_is_zero = flag(opts, "targetIsZero", false);
   r.overwrite = flag(opts, "overwrite", true);

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "backend.h"
 #include "copy_loop.h"
 #include "copy_plan.h"
 
@@ -38,8 +39,10 @@ static Status flush(int fd, SyncMode mode) {
   return Status::Ok();
 }
 
-static CopyOutcome finish(JobControl& control, Ending ending, Status status, uint64_t resume) {
+static CopyOutcome finish(JobControl& control, Ending ending, Status status, uint64_t resume,
+                          const char* backend = "pread") {
   CopyOutcome out;
+  out.backend = backend;
   out.ending = ending;
   out.status = std::move(status);
   out.resume_offset = resume;
@@ -55,20 +58,26 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   CopyPlan plan;
   Status s = prepare_copy(req, &plan);
   if (!s.ok()) return finish(control, Ending::Failed, s, req.src_offset);
+  BackendPlan backend;
+  s = choose_backend(req, plan, &backend);
+  if (!s.ok()) {
+    abandon_copy(req, &plan);
+    return finish(control, Ending::Failed, s, req.src_offset);
+  }
 
-  CopyLoop loop(plan, req, control, sink);
+  CopyLoop loop(plan, req, backend, control, sink);
   s = loop.run();
   const uint64_t resume = loop.resume_offset();
   if (!s.ok() || loop.stopped()) {
     // The prefix below resume_offset must read back right even where its last
     // part was a skipped hole, so the file is made at least that long.
     size_destination(plan, plan.to_dst(resume), false);
-    return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume);
+    return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume, loop.backend_used());
   }
   s = size_destination(plan, plan.dst_end(), plan.cut_to_end);
   if (s.ok()) s = flush(plan.dst.get(), req.fsync);
-  if (!s.ok()) return finish(control, Ending::Failed, s, resume);
-  return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length);
+  if (!s.ok()) return finish(control, Ending::Failed, s, resume, loop.backend_used());
+  return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, loop.backend_used());
 }
 
 }  // namespace blockcopy

@@ -4,7 +4,10 @@
 #include <cerrno>
 #include <string>
 
+#include "copy_file_range.h"
 #include "pread_io.h"
+#include "reflink.h"
+#include "uring.h"
 #include "zero_detect.h"
 
 namespace blockcopy {
@@ -13,15 +16,23 @@ namespace {
 // Holes over old data are zeroed in pieces this big, so cancel and progress
 // still get a look in during a long BLKZEROOUT or written-zero fallback.
 constexpr uint64_t kHolePiece = 256ull << 20;
+// Kernel-side copies go in pieces this big when no bandwidth limit asks for
+// finer steps: large enough to keep syscalls rare, small enough for progress.
+constexpr uint64_t kKernelPiece = 64ull << 20;
+constexpr uint64_t kClonePiece = 1ull << 30;
 
-uint64_t detection_block(const FileInfo& dst) {
-  return std::max<uint64_t>(dst.block_size, 4096);
-}
+uint64_t detection_block(const FileInfo& dst) { return std::max<uint64_t>(dst.block_size, 4096); }
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t round_down(uint64_t v, uint64_t a) { return v / a * a; }
 }  // namespace
 
-CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, JobControl& control, ProgressSink* sink)
+CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, JobControl& control,
+                   ProgressSink* sink)
     : plan_(plan),
       req_(req),
+      mover_(backend.mover),
+      try_reflink_(backend.try_reflink),
+      reflink_required_(backend.reflink_required),
       control_(control),
       sink_(sink),
       buffer_(req.block_size),
@@ -35,10 +46,18 @@ uint64_t CopyLoop::resume_offset() const {
   return plan_.src_offset + (plan_.backward ? 0 : completed_rel_);
 }
 
+const char* CopyLoop::backend_used() const {
+  static const char* const names[kPaths] = {"pread", "io_uring", "copy_file_range", "reflink"};
+  int best = -1;
+  for (int p = 0; p < kPaths; p++)
+    if (moved_[p] > 0 && (best < 0 || moved_[p] > moved_[best])) best = p;
+  return best >= 0 ? names[best] : mover_name(mover_);
+}
+
 Status CopyLoop::run() {
   if (!buffer_.ok()) return Status::Sys(ENOMEM, "malloc", Side::None);
   control_.meter.set_totals(plan_.data_bytes, plan_.length);
-  if (!checkpoint(plan_.backward ? plan_.length : 0)) return Status::Ok();
+  if (!checkpoint_at(plan_.backward ? plan_.length : 0)) return Status::Ok();
   const auto& extents = plan_.extents;
   for (size_t i = 0; i < extents.size(); i++) {
     const Extent& extent = plan_.backward ? extents[extents.size() - 1 - i] : extents[i];
@@ -48,64 +67,204 @@ Status CopyLoop::run() {
   return Status::Ok();
 }
 
+// ---- data extents ----------------------------------------------------------
+
 Status CopyLoop::copy_extent(const Extent& extent) {
+  if (plan_.backward) return move_pread(plan_.src.get(), plan_.dst.get(), extent.offset, extent.length);
+  uint64_t pos = extent.offset;
   const uint64_t end = extent.offset + extent.length;
-  const uint64_t step = req_.block_size;
-  for (uint64_t done = 0; done < extent.length;) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(step, extent.length - done));
-    const uint64_t pos = plan_.backward ? end - done - n : extent.offset + done;
-    control_.throttle.acquire(n, control_.cancelled);
-    Status s = copy_chunk(pos, n);
+  if (try_reflink_) {
+    uint64_t from = 0, to = 0;
+    Status s = clone_aligned(pos, extent.length, &from, &to);
+    if (!s.ok() || stopped_) return s;
+    if (to > from) {  // head before the clone, then carry on after it
+      s = move(pos, from - pos);
+      if (!s.ok() || stopped_) return s;
+      pos = to;
+    }
+  }
+  return move(pos, end - pos);
+}
+
+// Shares the block-aligned middle of [pos, pos + length). Sets [from, to) to
+// what was cloned (empty when nothing could be). Turns reflink off for the rest
+// of the job when the filesystem says no — unless the caller required it.
+Status CopyLoop::clone_aligned(uint64_t pos, uint64_t length, uint64_t* from, uint64_t* to) {
+  *from = *to = pos;
+  const uint64_t block = plan_.dst_info.block_size ? plan_.dst_info.block_size : 4096;
+  const uint64_t start = round_up(pos, block);
+  const uint64_t end = round_down(pos + length, block);
+  const bool congruent = (plan_.to_dst(pos) - pos) % block == 0;
+  if (!congruent && reflink_required_)
+    return Status::Sys(EINVAL, "ioctl", Side::Destination,
+                       "reflink: 'always' needs srcOffset and dstOffset to differ by a multiple of the "
+                       "filesystem block size (" + std::to_string(block) + " bytes)");
+  // Too small to hold a whole block: an edge sliver, copied the ordinary way.
+  if (!congruent || start >= end) return Status::Ok();
+  *from = *to = start;
+  while (*to < end) {
+    const uint64_t n = std::min(kClonePiece, end - *to);
+    bool unsupported = false;
+    Status s = clone_range(plan_.src.get(), *to, plan_.dst.get(), plan_.to_dst(*to), n, &unsupported);
     if (!s.ok()) return s;
-    done += n;
-    if (!checkpoint(done_edge(pos, n))) return Status::Ok();
+    if (unsupported) {
+      if (reflink_required_ || moved_[kReflink] > 0)
+        return Status::Sys(EOPNOTSUPP, "ioctl", Side::Destination,
+                           "reflink: 'always' but these files cannot share extents (FICLONERANGE refused)");
+      try_reflink_ = false;
+      *to = *from;  // nothing cloned in this extent: copy it all another way
+      return Status::Ok();
+    }
+    *to += n;
+    moved_[kReflink] += n;
+    control_.meter.add(n, n, 0);
+    if (!checkpoint_at(*to - plan_.src_offset)) return Status::Ok();
   }
   return Status::Ok();
 }
 
-Status CopyLoop::copy_chunk(uint64_t src_pos, size_t length) {
-  size_t got = 0;
-  Status s = read_fully(plan_.src.get(), buffer_.data(), length, src_pos, &got);
-  if (!s.ok()) return s;
-  if (got < length)
-    return Status::Sys(EIO, "read", Side::Source,
-                       "source ended at " + std::to_string(src_pos + got) +
-                           ", inside the range being copied (did it shrink during the copy?)");
-  const uint64_t dst_pos = plan_.to_dst(src_pos);
-  if (req_.sparse == SparseMode::Always) return write_sparse(buffer_.data(), length, dst_pos);
-  s = write_fully(plan_.dst.get(), buffer_.data(), length, dst_pos);
-  if (s.ok()) control_.meter.add(length, length, 0);
+// Moves a forward piece. With direct I/O the part whose offsets and length
+// are aligned on both sides goes through the O_DIRECT descriptors; an
+// unaligned head or tail is finished through the buffered ones, as dd does.
+Status CopyLoop::move(uint64_t pos, uint64_t length) {
+  if (length == 0) return Status::Ok();
+  const int src = plan_.src.get(), dst = plan_.dst.get();
+  const uint64_t align = plan_.direct_align;
+  const uint64_t end = pos + length;
+  if (!align || req_.block_size % align != 0 || (plan_.to_dst(pos) - pos) % align != 0)
+    return move_with(mover_, src, dst, pos, length);
+  const uint64_t a = std::min(round_up(pos, align), end);
+  const uint64_t b = std::max(round_down(end, align), a);
+  Status s = move_with(Mover::Pread, src, dst, pos, a - pos);
+  if (s.ok() && !stopped_) s = move_with(mover_, plan_.src_direct.get(), plan_.dst_direct.get(), a, b - a);
+  if (s.ok() && !stopped_) s = move_with(Mover::Pread, src, dst, b, end - b);
   return s;
 }
 
-// Splits a chunk on destination block boundaries into runs of data and of
-// zeros; data runs are written in one call, zero runs become holes.
-Status CopyLoop::write_sparse(const unsigned char* data, size_t length, uint64_t dst_pos) {
-  size_t i = 0;
+Status CopyLoop::move_with(Mover mover, int src, int dst, uint64_t pos, uint64_t length) {
+  if (length == 0) return Status::Ok();
+  switch (mover) {
+    case Mover::CopyFileRange: return move_in_kernel(pos, length);
+    case Mover::IoUring: return move_uring(src, dst, pos, length);
+    case Mover::Pread: return move_pread(src, dst, pos, length);
+  }
+  return Status::Ok();
+}
+
+Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
+  path_ = kPread;
+  const uint64_t end = pos + length;
+  std::vector<Segment> writes;
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(req_.block_size, length - done));
+    const uint64_t at = plan_.backward ? end - done - n : pos + done;
+    before_read(n);
+    size_t got = 0;
+    Status s = read_fully(src, buffer_.data(), n, at, &got);
+    if (!s.ok()) return s;
+    if (got < n)
+      return Status::Sys(EIO, "read", Side::Source,
+                         "source ended at " + std::to_string(at + got) +
+                             ", inside the range being copied (did it shrink during the copy?)");
+    const uint64_t dst_pos = plan_.to_dst(at);
+    s = plan_writes(buffer_.data(), static_cast<uint32_t>(n), dst_pos, &writes);
+    for (const Segment& w : writes) {
+      if (!s.ok()) break;
+      s = write_fully(dst, buffer_.data() + w.offset, w.length, dst_pos + w.offset);
+      if (s.ok()) written(w.length);
+    }
+    if (!s.ok()) return s;
+    done += n;
+    if (!checkpoint_at(done_edge(at, n))) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
+  const uint64_t piece = req_.bandwidth ? req_.block_size : std::max<uint64_t>(kKernelPiece, req_.block_size);
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t n = std::min(piece, length - done);
+    before_read(n);
+    bool unsupported = false;
+    uint64_t copied = 0;
+    Status s = copy_range_in_kernel(plan_.src.get(), pos + done, plan_.dst.get(), plan_.to_dst(pos + done), n,
+                                    &unsupported, &copied);
+    if (!s.ok()) return s;
+    if (unsupported) {
+      // Not here, not for this job: the rest goes through user space.
+      mover_ = io_uring_usable() ? Mover::IoUring : Mover::Pread;
+      return move(pos + done, length - done);
+    }
+    moved_[kCopyFileRange] += n;
+    control_.meter.add(n, n, 0);
+    done += n;
+    if (!checkpoint_at(pos + done - plan_.src_offset)) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
+  if (!uring_) {
+    auto copier = std::make_unique<UringCopier>(req_.block_size, req_.queue_depth);
+    Status s = copier->init();
+    if (!s.ok()) return s;
+    uring_ = std::move(copier);
+  }
+  path_ = kIoUring;
+  uint64_t frontier = pos;
+  bool stop = false;
+  Status s = uring_->copy(src, dst, pos, length, plan_.to_dst(pos), *this, &frontier, &stop);
+  completed_rel_ = frontier - plan_.src_offset;  // exact, whatever order completions came in
+  if (stop) stopped_ = true;
+  return s;
+}
+
+// ---- the ChunkHandler side ---------------------------------------------------
+
+void CopyLoop::before_read(uint64_t bytes) { control_.throttle.acquire(bytes, control_.cancelled); }
+
+void CopyLoop::written(uint64_t bytes) {
+  moved_[path_] += bytes;
+  control_.meter.add(bytes, bytes, 0);
+}
+
+// The whole chunk is one write, unless sparse 'always' finds all-zero blocks:
+// then the chunk splits on destination block boundaries into runs of data
+// (written by the mover) and runs of zeros (left as holes, or zeroed over old data).
+Status CopyLoop::plan_writes(const unsigned char* data, uint32_t length, uint64_t dst_pos,
+                             std::vector<Segment>* writes) {
+  writes->clear();
+  if (req_.sparse != SparseMode::Always) {
+    writes->push_back({0, length});
+    return Status::Ok();
+  }
+  uint32_t i = 0;
   while (i < length) {
-    const uint64_t first_block_end = (dst_pos + i) / zero_block_ * zero_block_ + zero_block_;
-    size_t run_end = static_cast<size_t>(std::min<uint64_t>(length, first_block_end - dst_pos));
+    const uint64_t first_block_end = round_down(dst_pos + i, zero_block_) + zero_block_;
+    uint32_t run_end = static_cast<uint32_t>(std::min<uint64_t>(length, first_block_end - dst_pos));
     const bool zero = is_all_zero(data + i, run_end - i);
     while (run_end < length) {
-      const size_t next = static_cast<size_t>(std::min<uint64_t>(length, run_end + zero_block_));
+      const uint32_t next = static_cast<uint32_t>(std::min<uint64_t>(length, run_end + zero_block_));
       if (is_all_zero(data + run_end, next - run_end) != zero) break;
       run_end = next;
     }
-    const size_t run = run_end - i;
+    const uint32_t run = run_end - i;
     if (zero) {
-      uint64_t written = 0;
-      Status s = skip_or_zero(dst_pos + i, run, &written);
-      control_.meter.add(run, written, run - written);
+      uint64_t zeros_written = 0;
+      Status s = skip_or_zero(dst_pos + i, run, &zeros_written);
+      control_.meter.add(run, zeros_written, run - zeros_written);
       if (!s.ok()) return s;
     } else {
-      Status s = write_fully(plan_.dst.get(), data + i, run, dst_pos + i);
-      if (!s.ok()) return s;
-      control_.meter.add(run, run, 0);
+      writes->push_back({i, run});
     }
     i = run_end;
   }
   return Status::Ok();
 }
+
+bool CopyLoop::checkpoint(uint64_t frontier) { return checkpoint_at(frontier - plan_.src_offset); }
+
+// ---- holes -------------------------------------------------------------------
 
 // Makes [dst_pos, dst_pos + length) read as zeros: nothing to do where the
 // destination already does, zeroing only over old data.
@@ -126,16 +285,18 @@ Status CopyLoop::fill_hole(const Extent& extent) {
     control_.meter.add(0, written, n - written);
     if (!s.ok()) return s;
     done += n;
-    if (!checkpoint(done_edge(pos, n))) return Status::Ok();
+    if (!checkpoint_at(done_edge(pos, n))) return Status::Ok();
   }
   return Status::Ok();
 }
+
+// ---- progress and cancel -----------------------------------------------------
 
 uint64_t CopyLoop::done_edge(uint64_t src_pos, uint64_t length) const {
   return (plan_.backward ? src_pos : src_pos + length) - plan_.src_offset;
 }
 
-bool CopyLoop::checkpoint(uint64_t edge_rel) {
+bool CopyLoop::checkpoint_at(uint64_t edge_rel) {
   ProgressMeter& meter = control_.meter;
   if (!plan_.backward) completed_rel_ = edge_rel;
   meter.reach(plan_.backward ? plan_.length - edge_rel : edge_rel);

@@ -1,20 +1,27 @@
-// The pread/pwrite copy loop: walks the extent map, copies data extents in
-// blockSize chunks, skips or zeroes holes, and stops cleanly on cancel.
+// The copy loop: walks the extent map, skips or zeroes holes, and hands data
+// to a mover (reflink, copy_file_range, io_uring or pread/pwrite), stopping
+// cleanly on cancel with an exact resume offset.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "aligned_buffer.h"
+#include "backend.h"
+#include "chunk_handler.h"
 #include "control.h"
 #include "copy_plan.h"
 #include "request.h"
+#include "uring_copy.h"
 #include "zero_range.h"
 
 namespace blockcopy {
 
-class CopyLoop {
+class CopyLoop : private ChunkHandler {
  public:
-  CopyLoop(CopyPlan& plan, const CopyRequest& req, JobControl& control, ProgressSink* sink);
+  CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, JobControl& control,
+           ProgressSink* sink);
 
   // Ok with stopped() set means cancelled; any other status is the failure.
   Status run();
@@ -22,26 +29,48 @@ class CopyLoop {
 
   // Every source byte in [src_offset, resume_offset) is in the destination.
   uint64_t resume_offset() const;
+  // The path that moved most of the data ("reflink", "copy_file_range", ...).
+  const char* backend_used() const;
 
  private:
+  enum Path { kPread, kIoUring, kCopyFileRange, kReflink, kPaths };
+
   Status copy_extent(const Extent& extent);
-  Status copy_chunk(uint64_t src_pos, size_t length);
-  Status write_sparse(const unsigned char* data, size_t length, uint64_t dst_pos);
-  Status skip_or_zero(uint64_t dst_pos, uint64_t length, uint64_t* written);
+  Status clone_aligned(uint64_t pos, uint64_t length, uint64_t* cloned_from, uint64_t* cloned_to);
+  Status move(uint64_t pos, uint64_t length);
+  Status move_with(Mover mover, int src, int dst, uint64_t pos, uint64_t length);
+  Status move_pread(int src, int dst, uint64_t pos, uint64_t length);
+  Status move_in_kernel(uint64_t pos, uint64_t length);
+  Status move_uring(int src, int dst, uint64_t pos, uint64_t length);
   Status fill_hole(const Extent& extent);
+  Status skip_or_zero(uint64_t dst_pos, uint64_t length, uint64_t* written);
+
+  // ChunkHandler, for every user-space mover.
+  void before_read(uint64_t bytes) override;
+  Status plan_writes(const unsigned char* data, uint32_t length, uint64_t dst_pos,
+                     std::vector<Segment>* writes) override;
+  void written(uint64_t bytes) override;
+  bool checkpoint(uint64_t frontier) override;
+
   // The edge of the work done so far, relative to the range start: its top
   // when copying forward, its bottom when copying backward.
   uint64_t done_edge(uint64_t src_pos, uint64_t length) const;
   // Between two pieces of work: progress, cancel. False means stop now.
-  bool checkpoint(uint64_t edge_rel);
+  bool checkpoint_at(uint64_t edge_rel);
 
   CopyPlan& plan_;
   const CopyRequest& req_;
+  Mover mover_;
+  bool try_reflink_;
+  const bool reflink_required_;
   JobControl& control_;
   ProgressSink* sink_;
   AlignedBuffer buffer_;
   RangeZeroer zeroer_;
-  const uint64_t zero_block_;  // sparse 'always': detection unit, in destination blocks
+  std::unique_ptr<UringCopier> uring_;  // made on first use
+  const uint64_t zero_block_;           // sparse 'always': detection unit, in destination blocks
+  Path path_ = kPread;                  // what the running mover counts as
+  uint64_t moved_[kPaths] = {};
 
   ProgressMeter::Clock::time_point next_report_;
   uint64_t completed_rel_ = 0;  // forward: range bytes done, contiguous from the start

@@ -1,5 +1,6 @@
 #include "copy_plan.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,14 +86,30 @@ static Status map_source(const CopyRequest& req, CopyPlan* plan) {
   return Status::Ok();
 }
 
+// Reopens both ends with O_DIRECT through /proc/self/fd, which works the same
+// for paths and for descriptors the caller handed us.
+static Status open_direct(CopyPlan* plan) {
+  Status s = reopen_direct(plan->src.get(), O_RDONLY, Side::Source, &plan->src_direct);
+  if (s.ok()) s = reopen_direct(plan->dst.get(), O_WRONLY, Side::Destination, &plan->dst_direct);
+  if (!s.ok()) return s;
+  plan->direct_align = std::max(direct_alignment(plan->src.get(), plan->src_info),
+                                direct_alignment(plan->dst.get(), plan->dst_info));
+  return Status::Ok();
+}
+
 static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
   const bool same = same_file(plan->src_info, plan->dst_info);
+  plan->same = same;
   Status s = check_destination(req, plan, same);
   if (!s.ok()) return s;
   s = map_source(req, plan);
   if (!s.ok()) return s;
   plan->backward = same && plan->dst_offset > plan->src_offset &&
                    ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
+  if (req.direct) {
+    s = open_direct(plan);
+    if (!s.ok()) return s;
+  }
   return shape_destination(req, plan, same);
 }
 
@@ -108,12 +125,16 @@ Status prepare_copy(const CopyRequest& req, CopyPlan* plan) {
   how.create_mode = plan->src_info.type == FileType::Regular ? (plan->src_info.mode & 0777) : 0666;
   s = open_destination(req.dst, how, &plan->dst, &plan->dst_info, &plan->dst_created);
   if (s.ok()) s = prepare_opened(req, plan);
-  if (!s.ok() && plan->dst_created) {
-    plan->dst.reset();
-    unlink(req.dst.path.c_str());
-    plan->dst_created = false;
-  }
+  if (!s.ok()) abandon_copy(req, plan);
   return s;
+}
+
+void abandon_copy(const CopyRequest& req, CopyPlan* plan) {
+  if (!plan->dst_created) return;
+  plan->dst_direct.reset();
+  plan->dst.reset();
+  unlink(req.dst.path.c_str());
+  plan->dst_created = false;
 }
 
 }  // namespace blockcopy

@@ -17,6 +17,12 @@ struct CopyPlan {
   Fd src, dst;
   FileInfo src_info, dst_info;
   bool dst_created = false;
+  bool same = false;  // source and destination are one file or device
+
+  // direct: true — second descriptors with O_DIRECT, used where offsets and
+  // lengths are multiples of direct_align; the rest goes through src/dst (dd's way).
+  Fd src_direct, dst_direct;
+  uint32_t direct_align = 0;
 
   uint64_t src_offset = 0, dst_offset = 0, length = 0;
   std::vector<Extent> extents;  // source extents covering the range, ascending
@@ -39,5 +45,9 @@ struct CopyPlan {
 };
 
 Status prepare_copy(const CopyRequest& req, CopyPlan* plan);
+
+// Undoes what preparing did when the copy cannot start after all: removes a
+// destination this copy created.
+void abandon_copy(const CopyRequest& req, CopyPlan* plan);
 
 }  // namespace blockcopy

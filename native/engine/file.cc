@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 namespace blockcopy {
 
@@ -158,6 +159,24 @@ Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd
   Status s = inspect(fd->get(), Side::Destination, info);
   if (!s.ok()) return s;
   return refuse_unsupported(*info, Side::Destination, target.is_fd() ? "write" : "open");
+}
+
+Status reopen_direct(int fd, int access, Side side, Fd* out) {
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  int raw = open_retrying(path.c_str(), access | O_DIRECT);
+  if (raw < 0) {
+    if (errno == EINVAL) return Status::Sys(EINVAL, "open", side, "direct I/O is not supported here");
+    return Status::Sys(errno, "open", side);
+  }
+  *out = Fd(raw, true);
+  return Status::Ok();
+}
+
+uint32_t direct_alignment(int fd, const FileInfo& info) {
+  int logical = 0;
+  if (info.type == FileType::BlockDevice && ioctl(fd, BLKSSZGET, &logical) == 0 && logical > 0)
+    return static_cast<uint32_t>(logical);
+  return info.block_size ? info.block_size : 4096;
 }
 
 }  // namespace blockcopy

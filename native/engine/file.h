@@ -61,4 +61,12 @@ struct DestinationOpen {
 Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
                         FileInfo* info, bool* created);
 
+// Opens the same file again with O_DIRECT (via /proc/self/fd/N). EINVAL from a
+// filesystem without direct I/O (tmpfs) is reported as such.
+Status reopen_direct(int fd, int access, Side side, Fd* out);
+
+// The alignment O_DIRECT needs for offsets, lengths and buffers: the device's
+// logical block size (BLKSSZGET), or st_blksize for files.
+uint32_t direct_alignment(int fd, const FileInfo& info);
+
 }  // namespace blockcopy

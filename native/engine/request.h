@@ -17,6 +17,8 @@ struct Target {
 
 enum class SparseMode { Auto, Always, Never };
 enum class SyncMode { None, Data, Full };
+enum class BackendChoice { Auto, IoUring, Pread, CopyFileRange };
+enum class ReflinkMode { Auto, Always, Never };
 
 struct CopyRequest {
   Target src;
@@ -27,7 +29,11 @@ struct CopyRequest {
   std::optional<uint64_t> dst_size;  // resize the destination first
   SparseMode sparse = SparseMode::Auto;
   SyncMode fsync = SyncMode::None;
+  BackendChoice backend = BackendChoice::Auto;
+  ReflinkMode reflink = ReflinkMode::Auto;
+  bool direct = false;
   uint32_t block_size = 1u << 20;
+  uint32_t queue_depth = 16;
   bool truncate = false;
   bool target_is_zero = false;
   bool overwrite = true;

@@ -1,0 +1,61 @@
+#include "backend.h"
+
+#include "uring.h"
+
+namespace blockcopy {
+
+const char* mover_name(Mover mover) {
+  switch (mover) {
+    case Mover::IoUring: return "io_uring";
+    case Mover::CopyFileRange: return "copy_file_range";
+    case Mover::Pread: return "pread";
+  }
+  return "pread";
+}
+
+// Zero detection, direct I/O, block devices and a memmove within one file need
+// the bytes in our own buffers: the kernel-side paths cannot do them.
+static const char* why_user_space(const CopyRequest& req, const CopyPlan& plan) {
+  if (req.sparse == SparseMode::Always) return "sparse: 'always' (zero detection)";
+  if (req.direct) return "direct I/O";
+  if (plan.src_info.type != FileType::Regular || plan.dst_info.type != FileType::Regular) return "a block device";
+  if (plan.same) return "a copy within one file";
+  return nullptr;
+}
+
+static Status io_uring_refused() {
+  return Status::Sys(io_uring_unusable_errno(), "io_uring_setup", Side::None,
+                     "io_uring is not available in this process (old kernel, kernel.io_uring_disabled, "
+                     "seccomp, or BLOCKCOPY_DISABLE_IO_URING)");
+}
+
+Status choose_backend(const CopyRequest& req, const CopyPlan& plan, BackendPlan* out) {
+  const char* user_space = why_user_space(req, plan);
+  const bool sparse_never = req.sparse == SparseMode::Never;
+
+  out->reflink_required = req.reflink == ReflinkMode::Always;
+  out->try_reflink = req.reflink != ReflinkMode::Never && !user_space && !sparse_never;
+  if (out->reflink_required && !out->try_reflink)
+    return Status::Invalid(std::string("reflink: 'always' cannot share extents with ") +
+                           (user_space ? user_space : "sparse: 'never' (which asks for every byte written)"));
+
+  switch (req.backend) {
+    case BackendChoice::Pread:
+      out->mover = Mover::Pread;
+      return Status::Ok();
+    case BackendChoice::IoUring:
+      if (!io_uring_usable()) return io_uring_refused();
+      out->mover = Mover::IoUring;
+      return Status::Ok();
+    case BackendChoice::CopyFileRange:
+      if (user_space) return Status::Invalid(std::string("backend 'copy_file_range' cannot do ") + user_space);
+      out->mover = Mover::CopyFileRange;
+      return Status::Ok();
+    case BackendChoice::Auto:
+      out->mover = !user_space ? Mover::CopyFileRange : io_uring_usable() ? Mover::IoUring : Mover::Pread;
+      return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+}  // namespace blockcopy

@@ -1,0 +1,184 @@
+#include "uring_copy.h"
+
+#include <algorithm>
+#include <cerrno>
+
+namespace blockcopy {
+
+UringCopier::UringCopier(uint32_t block_size, uint32_t depth)
+    : block_size_(block_size), depth_(depth), pool_(static_cast<size_t>(block_size) * depth) {}
+
+Status UringCopier::init() {
+  if (!pool_.ok()) return Status::Sys(ENOMEM, "malloc", Side::None);
+  Status s = ring_.init(depth_);
+  if (!s.ok()) return s;
+  std::vector<std::pair<void*, size_t>> buffers;
+  slots_.resize(depth_);
+  for (uint32_t i = 0; i < depth_; i++) {
+    slots_[i].buf = pool_.data() + static_cast<size_t>(i) * block_size_;
+    slots_[i].index = static_cast<uint16_t>(i);
+    buffers.push_back({slots_[i].buf, block_size_});
+  }
+  // Registered buffers save the kernel pinning pages on every request; when
+  // refused (RLIMIT_MEMLOCK) plain reads and writes do the same job.
+  ring_.register_buffers(buffers);
+  return Status::Ok();
+}
+
+void UringCopier::submit_read(Slot& slot) {
+  ring_.prepare_read(src_, slot.buf + slot.got, slot.length - slot.got, slot.src_pos + slot.got, slot.index, slot.index);
+  in_flight_++;
+}
+
+void UringCopier::submit_write(Slot& slot) {
+  const Segment& w = slot.writes[slot.write_index];
+  ring_.prepare_write(dst_, slot.buf + w.offset + slot.write_done, w.length - slot.write_done,
+                      slot.dst_pos + w.offset + slot.write_done, slot.index, slot.index);
+  in_flight_++;
+}
+
+// A chunk is in the destination: move the frontier over every finished chunk
+// at the front of the issue order.
+void UringCopier::finish(Slot& slot) {
+  slot.state = State::Idle;
+  issued_[slot.seq - issued_base_].done = true;
+  while (!issued_.empty() && issued_.front().done) {
+    frontier_ = issued_.front().end;
+    issued_.pop_front();
+    issued_base_++;
+  }
+}
+
+void UringCopier::on_read(Slot& slot, int32_t res, ChunkHandler& handler) {
+  if (res == 0) {
+    error_ = Status::Sys(EIO, "read", Side::Source,
+                         "source ended at " + std::to_string(slot.src_pos + slot.got) +
+                             ", inside the range being copied (did it shrink during the copy?)");
+    slot.state = State::Idle;
+    return;
+  }
+  slot.got += static_cast<uint32_t>(res);
+  if (slot.got < slot.length) {  // short read: ask for the rest
+    submit_read(slot);
+    return;
+  }
+  if (stop_ || !error_.ok()) {  // cancelled meanwhile: the data is dropped, the frontier stays
+    slot.state = State::Idle;
+    return;
+  }
+  slot.writes.clear();
+  Status s = handler.plan_writes(slot.buf, slot.length, slot.dst_pos, &slot.writes);
+  if (!s.ok()) {
+    error_ = s;
+    slot.state = State::Idle;
+    return;
+  }
+  if (slot.writes.empty()) {
+    finish(slot);
+    return;
+  }
+  slot.state = State::Writing;
+  slot.write_index = 0;
+  slot.write_done = 0;
+  submit_write(slot);
+}
+
+void UringCopier::on_write(Slot& slot, int32_t res, ChunkHandler& handler) {
+  if (res == 0) {
+    error_ = Status::Sys(ENOSPC, "write", Side::Destination);
+    slot.state = State::Idle;
+    return;
+  }
+  slot.write_done += static_cast<uint32_t>(res);
+  handler.written(static_cast<uint64_t>(res));
+  const Segment& w = slot.writes[slot.write_index];
+  if (slot.write_done < w.length) {  // short write: the rest
+    submit_write(slot);
+    return;
+  }
+  slot.write_index++;
+  slot.write_done = 0;
+  if (slot.write_index < slot.writes.size()) {
+    if (stop_ || !error_.ok()) {
+      slot.state = State::Idle;
+      return;
+    }
+    submit_write(slot);
+    return;
+  }
+  finish(slot);
+}
+
+void UringCopier::on_completion(Slot& slot, int32_t res, ChunkHandler& handler) {
+  in_flight_--;
+  const bool reading = slot.state == State::Reading;
+  if (res == -EAGAIN || res == -EINTR) {  // try the same request again
+    if (reading)
+      submit_read(slot);
+    else
+      submit_write(slot);
+    return;
+  }
+  if (res < 0) {
+    if (error_.ok())
+      error_ = reading ? Status::Sys(-res, "read", Side::Source) : Status::Sys(-res, "write", Side::Destination);
+    slot.state = State::Idle;
+    return;
+  }
+  if (reading)
+    on_read(slot, res, handler);
+  else
+    on_write(slot, res, handler);
+}
+
+Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos,
+                         ChunkHandler& handler, uint64_t* frontier, bool* stopped) {
+  src_ = src;
+  dst_ = dst;
+  delta_ = dst_pos - src_pos;
+  issued_.clear();
+  issued_base_ = 0;
+  frontier_ = src_pos;
+  in_flight_ = 0;
+  stop_ = false;
+  error_ = Status::Ok();
+  const uint64_t end = src_pos + length;
+  uint64_t next = src_pos;
+  uint64_t seq = 0;
+
+  for (;;) {
+    // Keep every idle buffer busy while there is range left and no reason to stop.
+    for (Slot& slot : slots_) {
+      if (next >= end || stop_ || !error_.ok()) break;
+      if (slot.state != State::Idle) continue;
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(block_size_, end - next));
+      handler.before_read(n);
+      slot.state = State::Reading;
+      slot.src_pos = next;
+      slot.dst_pos = next + delta_;
+      slot.length = n;
+      slot.got = 0;
+      slot.seq = seq++;
+      issued_.push_back({next + n, false});
+      next += n;
+      submit_read(slot);
+    }
+    if (in_flight_ == 0) break;
+    Status s = ring_.submit_and_wait(1);
+    if (!s.ok()) {
+      // The ring itself failed: nothing more can be reaped safely.
+      *frontier = frontier_;
+      *stopped = stop_;
+      return s;
+    }
+    Completion c;
+    while (ring_.next_completion(&c)) on_completion(slots_[c.user_data], c.res, handler);
+    if (!stop_ && error_.ok() && !handler.checkpoint(frontier_)) stop_ = true;
+  }
+  if (error_.ok() && !stop_ && next >= end) frontier_ = end;
+  *frontier = frontier_;
+  *stopped = stop_;
+  return error_;
+}
+
+}  // namespace blockcopy

@@ -1,0 +1,67 @@
+// The io_uring data mover: `depth` chunks in flight, each read into one of a
+// pool of aligned buffers and written back from it as soon as it arrives.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "aligned_buffer.h"
+#include "chunk_handler.h"
+#include "uring.h"
+
+namespace blockcopy {
+
+class UringCopier {
+ public:
+  UringCopier(uint32_t block_size, uint32_t depth);
+  Status init();
+
+  // Copies [src_pos, src_pos + length) to dst_pos, ascending. On return,
+  // `*frontier` is the lowest source offset not yet written, which is exact even
+  // though completions arrive out of order; `*stopped` says a checkpoint said stop.
+  Status copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos, ChunkHandler& handler,
+              uint64_t* frontier, bool* stopped);
+
+ private:
+  enum class State { Idle, Reading, Writing };
+  struct Slot {
+    unsigned char* buf = nullptr;
+    uint16_t index = 0;
+    State state = State::Idle;
+    uint64_t src_pos = 0, dst_pos = 0, seq = 0;
+    uint32_t length = 0, got = 0;
+    std::vector<Segment> writes;
+    size_t write_index = 0;
+    uint32_t write_done = 0;
+  };
+  struct Issued {
+    uint64_t end;
+    bool done;
+  };
+
+  void submit_read(Slot& slot);
+  void submit_write(Slot& slot);
+  void on_completion(Slot& slot, int32_t res, ChunkHandler& handler);
+  void on_read(Slot& slot, int32_t res, ChunkHandler& handler);
+  void on_write(Slot& slot, int32_t res, ChunkHandler& handler);
+  void finish(Slot& slot);
+
+  const uint32_t block_size_;
+  const uint32_t depth_;
+  AlignedBuffer pool_;
+  Ring ring_;
+  std::vector<Slot> slots_;
+
+  // Per copy() call.
+  int src_ = -1, dst_ = -1;
+  uint64_t delta_ = 0;  // dst_pos - src_pos, modulo 2^64
+  std::deque<Issued> issued_;  // chunks in issue order, until all before them are done
+  uint64_t issued_base_ = 0;   // seq of issued_.front()
+  uint64_t frontier_ = 0;
+  unsigned in_flight_ = 0;
+  bool stop_ = false;
+  Status error_;
+};
+
+}  // namespace blockcopy
