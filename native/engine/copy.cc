@@ -68,10 +68,15 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   CopyLoop loop(plan, req, backend, control, sink);
   s = loop.run();
   const uint64_t resume = loop.resume_offset();
+  if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
+    // Failed before a byte landed (reflink: 'always' refused, say): leave no
+    // destination of ours behind.
+    abandon_copy(req, &plan);
+  }
   if (!s.ok() || loop.stopped()) {
     // The prefix below resume_offset must read back right even where its last
     // part was a skipped hole, so the file is made at least that long.
-    size_destination(plan, plan.to_dst(resume), false);
+    if (plan.dst.valid()) size_destination(plan, plan.to_dst(resume), false);
     return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume, loop.backend_used());
   }
   s = size_destination(plan, plan.dst_end(), plan.cut_to_end);
