@@ -70,6 +70,7 @@ async function race(scenario) {
         e.samples.push(seconds);
         e.allocated = allocatedBytes(dst);
         if (extra?.backend) e.backend = extra.backend;
+        if (extra?.cpuSeconds !== undefined) (e.cpu ??= []).push(extra.cpuSeconds);
         process.stdout.write(`  ${e.label}: ${seconds.toFixed(3)} s\n`);
       } catch (err) {
         e.error = err.timedOut ? `gave up: ${err.message}` : `failed: ${err.message.split('\n')[0].slice(0, 160)}`;
@@ -78,8 +79,9 @@ async function race(scenario) {
     }
   }
   fs.rmSync(dst, { force: true });
-  const contenders = entries.map(({ c, samples, ...rest }) => ({
+  const contenders = entries.map(({ c, samples, cpu, ...rest }) => ({
     ...rest,
+    ...(cpu ? { cpu: summarize(cpu) } : {}),
     ...(rest.backend ? { label: `${rest.label} [${rest.backend}]` } : {}),
     samples,
     stats: summarize(samples),

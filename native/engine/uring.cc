@@ -155,8 +155,6 @@ bool Ring::register_buffers(const std::vector<std::pair<void*, size_t>>& buffers
   return registered_;
 }
 
-unsigned Ring::space() const { return sq_entries_ - (*sq_tail_ - load_acquire(sq_head_)); }
-
 io_uring_sqe* Ring::claim_sqe() {
   const unsigned tail = *sq_tail_;
   const unsigned index = tail & *sq_mask_;
@@ -168,20 +166,10 @@ io_uring_sqe* Ring::claim_sqe() {
   return sqe;
 }
 
-void Ring::prepare_read(int fd, void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data) {
+void Ring::prepare(bool write, int fd, const void* buf, uint32_t len, uint64_t offset, uint16_t buf_index,
+                   uint64_t user_data) {
   io_uring_sqe* sqe = claim_sqe();
-  sqe->opcode = opcode(registered_, false);
-  sqe->fd = fd;
-  sqe->addr = reinterpret_cast<uint64_t>(buf);
-  sqe->len = len;
-  sqe->off = offset;
-  sqe->buf_index = registered_ ? buf_index : 0;
-  sqe->user_data = user_data;
-}
-
-void Ring::prepare_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data) {
-  io_uring_sqe* sqe = claim_sqe();
-  sqe->opcode = opcode(registered_, true);
+  sqe->opcode = opcode(registered_, write);
   sqe->fd = fd;
   sqe->addr = reinterpret_cast<uint64_t>(buf);
   sqe->len = len;

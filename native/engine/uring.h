@@ -38,10 +38,14 @@ class Ring {
   bool register_buffers(const std::vector<std::pair<void*, size_t>>& buffers);
   bool buffers_registered() const { return registered_; }
 
-  // Queues a read or write; submitted with the next submit_and_wait().
-  void prepare_read(int fd, void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data);
-  void prepare_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data);
-  unsigned space() const;
+  // Queues a read or write; submitted with the next submit_and_wait(). The
+  // buffer lies in registered buffer `buf_index` when buffers are registered.
+  void prepare_read(int fd, void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data) {
+    prepare(false, fd, buf, len, offset, buf_index, user_data);
+  }
+  void prepare_write(int fd, const void* buf, uint32_t len, uint64_t offset, uint16_t buf_index, uint64_t user_data) {
+    prepare(true, fd, buf, len, offset, buf_index, user_data);
+  }
 
   // Submits what is queued and waits for at least `min_complete` completions.
   Status submit_and_wait(unsigned min_complete);
@@ -49,6 +53,8 @@ class Ring {
 
  private:
   io_uring_sqe* claim_sqe();
+  void prepare(bool write, int fd, const void* buf, uint32_t len, uint64_t offset, uint16_t buf_index,
+               uint64_t user_data);
 
   int fd_ = -1;
   void* sq_map_ = nullptr;
