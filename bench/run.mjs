@@ -113,7 +113,8 @@ try {
 }
 
 fs.mkdirSync(resultsDir, { recursive: true });
-const base = path.join(resultsDir, `${quick ? 'quick' : 'full'}-latest`);
+// A partial run (--only) is kept beside the full one rather than over it.
+const base = path.join(resultsDir, `${quick ? 'quick' : 'full'}${only ? `-${[...only].join('-')}` : ''}-latest`);
 fs.writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
 fs.writeFileSync(`${base}.svg`, svg(results));
 console.log(`\nsaved ${path.relative(process.cwd(), base)}.json and .svg`);

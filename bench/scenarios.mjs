@@ -138,7 +138,9 @@ export function scenarios(quick) {
       cache: 'cold',
       contenders: [
         fioLimit(),
+        blockcopyApi('direct, io_uring depth 4', { direct: true, backend: 'io_uring', queueDepth: 4 }),
         blockcopyApi('direct, io_uring depth 16', { direct: true, backend: 'io_uring', queueDepth: 16 }),
+        blockcopyApi('direct, io_uring depth 64', { direct: true, backend: 'io_uring', queueDepth: 64 }),
         blockcopyApi('direct, pread', { direct: true, backend: 'pread' }),
         dd(['iflag=direct', 'oflag=direct']),
         qemuImg(['-t', 'none', '-T', 'none']),

@@ -7,9 +7,14 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const MAX_FD = 2 ** 31 - 1;
 const MAX_MS = 2 ** 31 - 1;
-/** I/O size and io_uring queue depth when the caller does not choose; see the README's benchmark. */
+/**
+ * I/O size and io_uring queue depth when the caller does not choose, from the
+ * README's benchmark: buffered copies do as well at depth 4 to 64 as at any
+ * other (depth 1 is clearly slower), while direct I/O keeps gaining up to 64.
+ */
 export const DEFAULT_BLOCK_SIZE = 1 * MiB;
 export const DEFAULT_QUEUE_DEPTH = 16;
+export const DEFAULT_DIRECT_QUEUE_DEPTH = 64;
 
 export interface CheckedCopy {
   native: NativeOptions;
@@ -86,8 +91,8 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const fsync = checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none';
   const blockSize = checkInteger('options.blockSize', o.blockSize, 4 * KiB, 64 * MiB) ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % (4 * KiB) !== 0) throw invalidArgValue('options.blockSize', blockSize, 'must be a multiple of 4096');
-  const queueDepth = checkInteger('options.queueDepth', o.queueDepth, 1, 256) ?? DEFAULT_QUEUE_DEPTH;
   const direct = checkBoolean('options.direct', o.direct) ?? false;
+  const queueDepth = checkInteger('options.queueDepth', o.queueDepth, 1, 256) ?? (direct ? DEFAULT_DIRECT_QUEUE_DEPTH : DEFAULT_QUEUE_DEPTH);
   const truncateOption = checkBoolean('options.truncate', o.truncate);
   const targetIsZero = checkBoolean('options.targetIsZero', o.targetIsZero) ?? false;
   const overwrite = checkBoolean('options.overwrite', o.overwrite) ?? true;

@@ -54,6 +54,19 @@ describe.skipIf(!enabled)('block devices', () => {
     expect(result.bytesSkipped).toBe(35 * MiB - 4096);
   });
 
+  it.each(USER_SPACE_BACKENDS)("sparse: 'always' onto a device zeroes the zero blocks without writing them (%s)", (backend) => {
+    fs.writeFileSync(device, Buffer.alloc(16 * MiB, 0xcd));
+    const src = tmp.file(`always-${backend}.src`);
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]], 0); // allocated, all zeros
+    const fd = fs.openSync(src, 'r+');
+    fs.writeSync(fd, Buffer.alloc(64 * 1024, 9), 0, 64 * 1024, 3 * MiB);
+    fs.closeSync(fd);
+    const r = bc.copySync(src, device, { backend, sparse: 'always' });
+    expect(sha256(device, 0, 16 * MiB)).toBe(sha256(src));
+    expect(r.bytesWritten).toBe(64 * 1024); // the zeros went by BLKZEROOUT, not by write
+    expect(r.bytesSkipped).toBe(16 * MiB - 64 * 1024);
+  });
+
   it('targetIsZero leaves the holes alone on a device', () => {
     const src = tmp.file('tiz.src');
     makeSparse(src, 4 * MiB, [[0, 4096]]);

@@ -10,6 +10,10 @@
 namespace blockcopy {
 
 struct JobControl {
+  // The limit is set here, before any thread starts, so a setBandwidth() that
+  // arrives while the job is starting up is never overwritten.
+  explicit JobControl(uint64_t bandwidth = 0) : throttle(bandwidth) {}
+
   std::atomic<bool> cancelled{false};
   Throttle throttle;
   ProgressMeter meter;

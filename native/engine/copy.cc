@@ -53,7 +53,6 @@ static CopyOutcome finish(JobControl& control, Ending ending, Status status, uin
 
 CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* sink) {
   if (control.is_cancelled()) return finish(control, Ending::Cancelled, Status::Ok(), req.src_offset);
-  control.throttle.set_rate(req.bandwidth);
 
   CopyPlan plan;
   Status s = prepare_copy(req, &plan);

@@ -14,7 +14,7 @@ class CopyThread {
  public:
   using OnEnd = std::function<void(const CopyOutcome&)>;
 
-  explicit CopyThread(CopyRequest req) : req_(std::move(req)) {}
+  explicit CopyThread(CopyRequest req) : req_(std::move(req)), control_(req_.bandwidth) {}
 
   JobControl& control() { return control_; }
 
