@@ -41,7 +41,6 @@ Status inspect(int fd, Side side, FileInfo* info) {
   info->rdev = st.st_rdev;
   info->mode = st.st_mode;
   info->block_size = static_cast<uint32_t>(st.st_blksize);
-  info->allocated = static_cast<uint64_t>(st.st_blocks) * 512;
   if (S_ISREG(st.st_mode)) {
     info->type = FileType::Regular;
     info->size = static_cast<uint64_t>(st.st_size);

@@ -35,7 +35,6 @@ enum class FileType { Regular, BlockDevice, Other };
 struct FileInfo {
   FileType type = FileType::Other;
   uint64_t size = 0;        // bytes; BLKGETSIZE64 for devices, never st_size
-  uint64_t allocated = 0;   // st_blocks * 512
   uint32_t block_size = 0;  // st_blksize (preferred I/O and allocation unit)
   dev_t dev = 0;
   ino_t ino = 0;
