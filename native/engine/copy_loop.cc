@@ -47,11 +47,13 @@ uint64_t CopyLoop::resume_offset() const {
 }
 
 const char* CopyLoop::backend_used() const {
-  static const char* const names[kPaths] = {"pread", "io_uring", "copy_file_range", "reflink"};
+  // The movers' names are spelt once, in backend.cc; reflink is not a mover.
+  static const Mover movers[] = {Mover::Pread, Mover::IoUring, Mover::CopyFileRange};
   int best = -1;
   for (int p = 0; p < kPaths; p++)
     if (moved_[p] > 0 && (best < 0 || moved_[p] > moved_[best])) best = p;
-  return best >= 0 ? names[best] : mover_name(mover_);
+  if (best < 0) return mover_name(mover_);
+  return best == kReflink ? "reflink" : mover_name(movers[best]);
 }
 
 Status CopyLoop::run() {
