@@ -1,4 +1,5 @@
 // copy() and copySync(): the two ways in.
+import { claimDestination } from './claims';
 import { AbortError } from './errors';
 import { CopyJob, ProgressGate, settleOutcome } from './job';
 import { addon } from './native';
@@ -34,7 +35,13 @@ export function copySync(src: Target, dst: Target, options?: CopyOptions): CopyR
     return !signal?.aborted;
   };
   const needsTicks = onProgress !== undefined || signal !== undefined;
-  const outcome = addon.copySync(s, d, checked.native, needsTicks ? report : undefined);
+  const release = claimDestination('a copySync() call', s, d, checked);
+  let outcome;
+  try {
+    outcome = addon.copySync(s, d, checked.native, needsTicks ? report : undefined);
+  } finally {
+    release();
+  }
   const settled = settleOutcome(outcome, s, d, signal);
   if (settled instanceof Error) throw settled;
   report(settled);

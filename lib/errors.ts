@@ -91,14 +91,19 @@ function systemErrorText(errno: number): [string, string] {
 export function fromNative(error: NativeError, src: Target, dst?: Target): Error {
   if (error.kind === 'invalid') return withCode(new TypeError(error.detail), 'ERR_INVALID_ARG_VALUE');
   if (error.kind === 'range') return withCode(new RangeError(error.detail), 'ERR_OUT_OF_RANGE');
-  const [code, description] = systemErrorText(error.errno);
   const file = error.side === 'destination' ? dst : error.side === 'source' ? src : undefined;
+  return systemError(error.errno, error.syscall, file, dst, error.detail);
+}
+
+/** A CopyError for errno, worded as Node words fs errors: `CODE: description, syscall 'path'`. */
+export function systemError(errno: number, syscall: string, file: Target | undefined, dst: Target | undefined, detail = ''): CopyError {
+  const [code, description] = systemErrorText(errno);
   const path = typeof file === 'string' ? file : undefined;
-  const where = path === undefined ? error.syscall : `${error.syscall} '${path}'`;
-  return new CopyError(`${code}: ${error.detail || description}, ${where}`, {
+  const where = path === undefined ? syscall : `${syscall} '${path}'`;
+  return new CopyError(`${code}: ${detail || description}, ${where}`, {
     code,
-    errno: -error.errno,
-    syscall: error.syscall,
+    errno: -errno,
+    syscall,
     path,
     dest: typeof dst === 'string' ? dst : undefined,
   });

@@ -2,9 +2,12 @@ export { copy, copySync } from './copy';
 export { extents, extentsSync } from './extents';
 export { CopyJob } from './job';
 export type { CopyJobEvents } from './job';
+export { CopyQueue } from './queue';
+export type { CopyQueueEvents } from './queue';
 export { AbortError, CopyError } from './errors';
 export type { StopPoint } from './errors';
 export type {
+  CopyQueueOptions,
   BackendName,
   BackendUsed,
   CopyOptions,

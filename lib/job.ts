@@ -1,6 +1,7 @@
 // CopyJob: one asynchronous copy, watched through events, a promise, polling
 // or async iteration, and stopped with cancel() or an AbortSignal.
 import { EventEmitter } from 'node:events';
+import { claimDestination } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
 import { addon, type NativeJob, type NativeOptions, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
@@ -72,13 +73,23 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
   #ended: Promise<void>;
   #markEnded!: () => void;
   #cancelRequested = false;
+  #release: () => void;
+  #onEnd: ((job: CopyJob, outcome: CopyResult | Error) => void) | undefined;
 
+  /**
+   * Claims the destination range (EBUSY if another job holds an overlapping
+   * one) but does not start; copy() and CopyQueue call start(). `onEnd` runs
+   * after the job's own events, whatever its listeners do.
+   */
   constructor(
     private readonly src: Target,
     private readonly dst: Target,
     private readonly checked: CheckedCopy,
+    onEnd?: (job: CopyJob, outcome: CopyResult | Error) => void,
   ) {
     super();
+    this.#release = claimDestination(`job ${this.id}`, src, dst, checked);
+    this.#onEnd = onEnd;
     this.done = new Promise<CopyResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -87,27 +98,30 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
     // to those must not get an unhandled rejection.
     this.done.catch(() => {});
     this.#ended = new Promise((resolve) => (this.#markEnded = resolve));
+    checked.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   get status(): JobStatus {
     return this.#status;
   }
 
-  /** Starts the copy. Called once, by copy() or by a queue. */
-  start(): void {
-    if (this.#status !== 'queued') return;
-    const { signal } = this.checked;
-    if (this.#cancelRequested || signal?.aborted) {
-      this.#status = 'running';
-      process.nextTick(() => this.#end({ ...ZERO_PROGRESS, ending: 'cancelled', resumeOffset: this.checked.native.srcOffset, backend: 'pread' }));
-      return;
+  /**
+   * Starts the copy: once, by copy() or by a queue. False when the job was
+   * not queued or was cancelled before its turn.
+   * @internal
+   */
+  start(): boolean {
+    if (this.#status !== 'queued') return false;
+    if (this.#cancelRequested || this.checked.signal?.aborted) {
+      this.#cancelQueued();
+      return false;
     }
     this.#status = 'running';
     this.#native = new addon.NativeJob(this.src, this.dst, this.checked.native as NativeOptions, (kind, payload) => {
       if (kind === 'progress') this.#report(payload as Progress);
       else this.#end(payload as NativeOutcome);
     });
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    return true;
   }
 
   /** The live counters, read without I/O. */
@@ -124,9 +138,8 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
   cancel(options: { wait?: boolean } = {}): Promise<void> {
     const wait = options.wait ?? true;
     if (this.#status === 'queued') {
-      this.#cancelRequested = true;
-      this.start();
-    } else if (this.#status === 'running') {
+      this.#cancelQueued();
+    } else if (this.#status === 'running' && !this.#cancelRequested) {
       this.#cancelRequested = true;
       this.#native?.cancel();
     }
@@ -176,6 +189,14 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
     }
   }
 
+  /** A job that never started ends as cancelled, its destination untouched. */
+  #cancelQueued(): void {
+    if (this.#cancelRequested) return;
+    this.#cancelRequested = true;
+    const untouched = { ...ZERO_PROGRESS, resumeOffset: this.checked.native.srcOffset, backend: 'pread' as const };
+    process.nextTick(() => this.#end({ ...untouched, ending: 'cancelled' }));
+  }
+
   #onAbort = (): void => {
     void this.cancel({ wait: false });
   };
@@ -188,6 +209,7 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
 
   #end(outcome: NativeOutcome): void {
     this.checked.signal?.removeEventListener('abort', this.#onAbort);
+    this.#release();
     const settled = settleOutcome(outcome, this.src, this.dst, this.checked.signal);
     this.#final = progressOf(outcome);
     // Settle first, so a throwing listener cannot leave the job hanging; the
@@ -203,12 +225,15 @@ export class CopyJob extends EventEmitter<CopyJobEvents> implements PromiseLike<
       this.#resolve(settled);
     }
     this.#markEnded();
-    if (settled instanceof AbortError) this.emit('cancelled', settled);
-    else if (settled instanceof Error) this.emit('failed', settled);
-    else {
-      this.#report(this.#final);
-      this.emit('completed', settled);
+    try {
+      if (settled instanceof AbortError) this.emit('cancelled', settled);
+      else if (settled instanceof Error) this.emit('failed', settled);
+      else {
+        this.#report(this.#final);
+        this.emit('completed', settled);
+      }
+    } finally {
+      this.#onEnd?.(this, settled);
     }
   }
 }
-

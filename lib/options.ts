@@ -1,7 +1,7 @@
 // Argument checking, done in full before any I/O so bad input never touches a file.
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import type { NativeOptions } from './native';
-import type { CopyOptions, ExtentsOptions, Progress, Target } from './types';
+import type { CopyOptions, CopyQueueOptions, ExtentsOptions, Progress, Target } from './types';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -159,4 +159,11 @@ export function checkExtentsArgs(target: unknown, options: unknown): { target: T
 export function checkBandwidth(value: unknown): number {
   if (value === undefined) throw invalidArgType('bytesPerSecond', 'of type number', value);
   return checkByteCount('bytesPerSecond', value) as number;
+}
+
+export const DEFAULT_CONCURRENCY = 4;
+
+export function checkQueueOptions(options: unknown): { concurrency: number } {
+  const o = checkObject<CopyQueueOptions>('options', options);
+  return { concurrency: checkInteger('options.concurrency', o.concurrency, 1, 1024) ?? DEFAULT_CONCURRENCY };
 }

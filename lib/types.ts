@@ -93,3 +93,8 @@ export interface ExtentsOptions {
 }
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface CopyQueueOptions {
+  /** Jobs running at once, 1 to 1024. Default 4. */
+  concurrency?: number;
+}

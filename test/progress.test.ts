@@ -140,4 +140,50 @@ describe('progress', () => {
     expect(elapsed).toBeLessThan(2500); // unthrottled, the remaining 16 MiB are quick
     expect(() => job.setBandwidth(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
+
+  it('keeps etaSeconds null until the estimate has settled, then predicts the finish', async () => {
+    const src = tmp.file('eta.src');
+    makeSparse(src, 12 * MiB, [[0, 12 * MiB]]);
+    const reports: Array<{ at: number; p: Progress }> = [];
+    const started = performance.now();
+    const job = bc.copy(src, tmp.file('eta.dst'), { bandwidth: 4 * MiB, blockSize: 256 * 1024, progressInterval: 100 });
+    job.on('progress', (p) => reports.push({ at: performance.now(), p }));
+    const result = await job;
+    const finished = (performance.now() - started) / 1000;
+    // The first reports come before several samples could agree.
+    expect(reports[0]!.p.etaSeconds).toBeNull();
+    const firstEta = reports.findIndex((r) => r.p.etaSeconds !== null && r.p.bytesDone < r.p.bytesTotal);
+    expect(firstEta).toBeGreaterThan(0);
+    // Once shown, it tells the real finish within a second (a throttled copy is steady).
+    for (const { at, p } of reports.slice(firstEta, -1)) {
+      if (p.etaSeconds === null) continue;
+      const predicted = (at - started) / 1000 + p.etaSeconds;
+      expect(Math.abs(predicted - finished)).toBeLessThan(1);
+    }
+    expect(result.etaSeconds).toBe(0);
+  });
+
+  it('coalesces reports while JS is busy: a slow listener gets the latest, never a backlog', async () => {
+    const src = tmp.file('coalesce.src');
+    makeSparse(src, 24 * MiB, [[0, 24 * MiB]]);
+    const job = bc.copy(src, tmp.file('coalesce.dst'), { bandwidth: 16 * MiB, blockSize: 64 * 1024, progressInterval: 1 });
+    const reports: Progress[] = [];
+    let busyMs = 0;
+    job.on('progress', (p) => {
+      reports.push(p);
+      const until = performance.now() + 100; // a listener that blocks the loop
+      while (performance.now() < until);
+      busyMs += 100;
+    });
+    const result = await job;
+    const after = reports.length;
+    await new Promise((r) => setTimeout(r, 300));
+    // About 1.5 s of copy with a report asked for every millisecond, but each
+    // listener call holds the loop 100 ms: a queue would deliver hundreds.
+    expect(reports.length).toBeLessThanOrEqual(Math.ceil(result.elapsedMs / 100) + 3);
+    expect(reports.length).toBe(after); // nothing left queued after the end
+    expectMonotonic(reports);
+    expect(reports.at(-1)!.bytesDone).toBe(24 * MiB);
+    expect(busyMs).toBeGreaterThan(0);
+  });
 });

@@ -1,5 +1,6 @@
 #include "progress.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace blockcopy {
@@ -7,9 +8,12 @@ namespace blockcopy {
 namespace {
 constexpr auto kMinSampleGap = std::chrono::milliseconds(200);
 constexpr double kSmoothingSeconds = 3.0;
-// The ETA stays unknown until the rate has been watched this long (libguestfs
-// hides an estimate that still jumps about).
-constexpr double kEtaSettleSeconds = 2.0;
+// The ETA stays unknown until successive estimates agree (libguestfs hides an
+// estimate that still jumps about): each must predict the same finish time as
+// the one before, within this share of the time left or a second, whichever
+// is more, this many samples in a row.
+constexpr double kEtaTolerance = 0.15;
+constexpr int kEtaAgreements = 4;
 constexpr auto relaxed = std::memory_order_relaxed;
 
 double seconds_between(ProgressMeter::Clock::time_point a, ProgressMeter::Clock::time_point b) {
@@ -48,8 +52,20 @@ void ProgressMeter::sample(Clock::time_point now) {
   last_done_ = done;
 
   const uint64_t total = total_.load(relaxed);
-  const bool settled = seconds_between(started_, now) >= kEtaSettleSeconds && rate > 0;
-  eta_.store(settled ? static_cast<double>(total > done ? total - done : 0) / rate : -1, relaxed);
+  const double left = rate > 0 ? static_cast<double>(total > done ? total - done : 0) / rate : -1;
+  eta_.store(eta_if_settled(left, seconds_between(started_, now)), relaxed);
+}
+
+double ProgressMeter::eta_if_settled(double left, double elapsed) {
+  if (left < 0) {
+    agreements_ = 0;
+    return -1;
+  }
+  const double finish = elapsed + left;
+  const double drift = std::abs(finish - predicted_finish_);
+  agreements_ = drift <= std::max(1.0, kEtaTolerance * left) ? agreements_ + 1 : 0;
+  predicted_finish_ = finish;
+  return agreements_ >= kEtaAgreements ? left : -1;
 }
 
 void ProgressMeter::finish(Clock::time_point now) {

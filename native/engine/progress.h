@@ -40,6 +40,9 @@ class ProgressMeter {
   Clock::time_point started() const { return started_; }
 
  private:
+  // The seconds left, or -1 while the estimate still moves (see progress.cc).
+  double eta_if_settled(double left, double elapsed);
+
   const Clock::time_point started_;
   std::atomic<uint64_t> total_{0}, length_{0};
   std::atomic<uint64_t> done_{0}, written_{0}, skipped_{0}, position_{0};
@@ -49,6 +52,8 @@ class ProgressMeter {
   Clock::time_point last_sample_ = started_;
   uint64_t last_done_ = 0;
   int samples_ = 0;
+  double predicted_finish_ = -1;  // seconds after the start, by the last estimate
+  int agreements_ = 0;
 };
 
 }  // namespace blockcopy
