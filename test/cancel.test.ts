@@ -57,6 +57,10 @@ describe.each(BACKENDS)('cancel, backend %s', (backend) => {
     await untilDone(job, 8 * MiB);
     await job.cancel();
     expect(job.status).toBe('cancelled');
+    // wait: true means stopped: nothing lands in the destination afterwards.
+    const stoppedAt = { size: fs.statSync(dst).size, hash: sha256(dst) };
+    await new Promise((r) => setTimeout(r, 300));
+    expect({ size: fs.statSync(dst).size, hash: sha256(dst) }).toEqual(stoppedAt);
     const error = await job.done.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(bc.AbortError);
     expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
@@ -141,6 +145,7 @@ describe('cancel', () => {
     job.on('cancelled', () => events.push('cancelled'));
     await job.cancel({ wait: false });
     events.push('returned');
+    expect(job.status).toBe('running'); // still stopping
     await job.done.catch(() => {});
     expect(events).toEqual(['returned', 'cancelled']);
   });

@@ -150,6 +150,30 @@ describe('CopyQueue', () => {
   });
 });
 
+describe('async iteration', () => {
+  it('follows a queued job from its start to its end, and throws the error of a failed one', async () => {
+    const src = tmp.file('iterate.src');
+    makeDense(src, 8 * MiB);
+    const queue = new bc.CopyQueue({ concurrency: 1 });
+    const first = queue.add(src, tmp.file('iterate-1.dst'), { bandwidth: 32 * MiB });
+    const second = queue.add(src, tmp.file('iterate-2.dst'), { bandwidth: 32 * MiB, progressInterval: 20 });
+    const seen: number[] = [];
+    for await (const p of second) {
+      expect(first.status).not.toBe('running'); // second reports only once it runs
+      seen.push(p.bytesDone);
+    }
+    expect(seen.length).toBeGreaterThan(2);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    expect(seen.at(-1)).toBe(8 * MiB);
+
+    const failing = queue.add(tmp.file('no-such.src'), tmp.file('iterate-3.dst'));
+    const error = await (async () => {
+      for await (const _ of failing);
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'CopyError', code: 'ENOENT', syscall: 'open' });
+  });
+});
+
 describe('one job per destination range (EBUSY)', () => {
   it('refuses a job whose destination range overlaps a running or queued one, and takes disjoint ranges', async () => {
     const src = tmp.file('busy.src');
