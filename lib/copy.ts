@@ -1,7 +1,8 @@
 // copy() and copySync(): the two ways in.
 import { claimDestination } from './claims';
 import { AbortError } from './errors';
-import { CopyJob, ProgressGate, settleOutcome } from './job';
+import { CopyJob, settleOutcome } from './job';
+import { ProgressGate } from './job_base';
 import { addon } from './native';
 import { checkCopyArgs } from './options';
 import type { CopyOptions, CopyResult, Progress, Target } from './types';
