@@ -21,3 +21,4 @@ export type {
   SyncMode,
   Target,
 } from './types';
+export * from './stream';

@@ -55,6 +55,43 @@ export interface NativeJob {
   setBandwidth(bytesPerSecond: number): void;
 }
 
+export type NativeCallback<T> = (error: NativeError | null, value: T) => void;
+
+export type StreamItem = { type: 'data'; offset: number; data: Buffer } | { type: 'hole'; offset: number; length: number };
+
+export interface NativeReader {
+  open(callback: NativeCallback<{ length: number; dataBytes: number }>): void;
+  read(maxItems: number, callback: NativeCallback<StreamItem[]>): void;
+  /** Of the data read so far; call once reading is done. */
+  checksum(): string;
+  close(): void;
+}
+
+export interface NativeWriterOptions {
+  offset: number;
+  length: number;
+  dstSize?: number;
+  truncate: boolean;
+  targetIsZero: boolean;
+  overwrite: boolean;
+  force: boolean;
+  fsync: 'none' | 'data' | 'full';
+}
+
+export interface NativeWriter {
+  open(callback: NativeCallback<undefined>): void;
+  write(items: StreamItem[], callback: NativeCallback<undefined>): void;
+  finish(callback: NativeCallback<{ bytesWritten: number; bytesSkipped: number; checksum: string }>): void;
+  /** abandon: remove a destination this writer created, if nothing was written. */
+  close(abandon: boolean): void;
+}
+
+export interface NativeChecksum {
+  update(offset: number, data: Uint8Array): void;
+  /** 16 hex digits. */
+  value(): string;
+}
+
 interface Addon {
   copySync(
     src: string | number,
@@ -64,6 +101,9 @@ interface Addon {
   ): NativeOutcome;
   extentsSync(target: string | number, offset: number, length?: number): NativeExtentsAnswer;
   extents(target: string | number, offset: number, length?: number): Promise<NativeExtentsAnswer>;
+  NativeReader: new (target: string | number, options: { offset: number; length?: number; sparse: 'auto' | 'always' | 'never' }) => NativeReader;
+  NativeWriter: new (target: string | number, options: NativeWriterOptions) => NativeWriter;
+  NativeChecksum: new () => NativeChecksum;
   NativeJob: new (
     src: string | number,
     dst: string | number,

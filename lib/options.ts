@@ -167,3 +167,67 @@ export function checkQueueOptions(options: unknown): { concurrency: number } {
   const o = checkObject<CopyQueueOptions>('options', options);
   return { concurrency: checkInteger('options.concurrency', o.concurrency, 1, 1024) ?? DEFAULT_CONCURRENCY };
 }
+
+export interface ReadStreamChecked {
+  target: Target;
+  offset: number;
+  length?: number;
+  sparse: 'auto' | 'always' | 'never';
+}
+
+export function checkReadStreamArgs(target: unknown, options: unknown): ReadStreamChecked {
+  const t = checkTarget('target', target);
+  const o = checkObject<{ offset: number; length: number; sparse: string }>('options', options);
+  const offset = checkByteCount('options.offset', o.offset) ?? 0;
+  const length = checkByteCount('options.length', o.length);
+  checkSum('options.offset + options.length', offset, length);
+  const sparse = checkChoice('options.sparse', o.sparse, ['auto', 'always', 'never'] as const) ?? 'auto';
+  return length === undefined ? { target: t, offset, sparse } : { target: t, offset, length, sparse };
+}
+
+export interface WriteStreamChecked {
+  target: Target;
+  /** The image size, when known before the first object. */
+  size?: number;
+  offset: number;
+  dstSize?: number;
+  truncate?: boolean;
+  targetIsZero: boolean;
+  overwrite: boolean;
+  force: boolean;
+  fsync: 'none' | 'data' | 'full';
+}
+
+export function checkWriteStreamArgs(target: unknown, options: unknown): WriteStreamChecked {
+  const t = checkTarget('target', target);
+  const o = checkObject<{
+    size: number;
+    offset: number;
+    dstSize: number;
+    truncate: boolean;
+    targetIsZero: boolean;
+    overwrite: boolean;
+    force: boolean;
+    fsync: string;
+  }>('options', options);
+  const size = checkByteCount('options.size', o.size);
+  const offset = checkByteCount('options.offset', o.offset) ?? 0;
+  checkSum('options.offset + options.size', offset, size);
+  const dstSize = checkByteCount('options.dstSize', o.dstSize);
+  const truncate = checkBoolean('options.truncate', o.truncate);
+  if (truncate === true && dstSize !== undefined) {
+    throw invalidArgValue('options.truncate', truncate, 'cannot be true together with dstSize (both set the size)');
+  }
+  const checked: WriteStreamChecked = {
+    target: t,
+    offset,
+    targetIsZero: checkBoolean('options.targetIsZero', o.targetIsZero) ?? false,
+    overwrite: checkBoolean('options.overwrite', o.overwrite) ?? true,
+    force: checkBoolean('options.force', o.force) ?? false,
+    fsync: checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none',
+  };
+  if (size !== undefined) checked.size = size;
+  if (dstSize !== undefined) checked.dstSize = dstSize;
+  if (truncate !== undefined) checked.truncate = truncate;
+  return checked;
+}

@@ -3,6 +3,7 @@
 
 #include "binding/copy_job.h"
 #include "binding/copy_sync.h"
+#include "binding/extent_stream.h"
 #include "binding/extents.h"
 
 namespace {
@@ -13,6 +14,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("extentsSync", Napi::Function::New<ExtentsSync>(env, "extentsSync"));
   exports.Set("extents", Napi::Function::New<Extents>(env, "extents"));
   exports.Set("NativeJob", NativeJob::Define(env));
+  exports.Set("NativeReader", NativeReader::Define(env));
+  exports.Set("NativeWriter", NativeWriter::Define(env));
+  exports.Set("NativeChecksum", NativeChecksum::Define(env));
   return exports;
 }
 

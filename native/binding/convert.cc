@@ -121,6 +121,27 @@ CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, cons
   return r;
 }
 
+ReaderOptions reader_options_from_js(const Napi::Object& opts) {
+  ReaderOptions r;
+  r.offset = u64(opts, "offset", 0);
+  r.length = optional_u64(opts, "length");
+  r.sparse = sparse_mode(text(opts, "sparse"));
+  return r;
+}
+
+WriterOptions writer_options_from_js(const Napi::Object& opts) {
+  WriterOptions w;
+  w.offset = u64(opts, "offset", 0);
+  w.length = u64(opts, "length", 0);
+  w.dst_size = optional_u64(opts, "dstSize");
+  w.truncate = flag(opts, "truncate", false);
+  w.target_is_zero = flag(opts, "targetIsZero", false);
+  w.overwrite = flag(opts, "overwrite", true);
+  w.force = flag(opts, "force", false);
+  w.fsync = sync_mode(text(opts, "fsync"));
+  return w;
+}
+
 Napi::Object progress_to_js(Napi::Env env, const ProgressSnapshot& p) {
   Napi::Object o = Napi::Object::New(env);
   set_progress(env, o, p);

@@ -8,12 +8,17 @@
 
 #include "../engine/copy.h"
 #include "../engine/extent_map.h"
+#include "../engine/extent_reader.h"
+#include "../engine/extent_writer.h"
 #include "../engine/request.h"
 
 namespace blockcopy::binding {
 
 Target target_from_js(const Napi::Value& value);
 CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, const Napi::Object& opts);
+// { offset, length?, sparse } and { offset, length, dstSize?, truncate, targetIsZero, overwrite, force, fsync }
+ReaderOptions reader_options_from_js(const Napi::Object& opts);
+WriterOptions writer_options_from_js(const Napi::Object& opts);
 
 Napi::Object progress_to_js(Napi::Env env, const ProgressSnapshot& p);
 // { ending, error?, resumeOffset, backend, ...progress }: the JS layer builds

@@ -1,42 +1,16 @@
 #include "copy.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "backend.h"
 #include "copy_loop.h"
 #include "copy_plan.h"
 
 namespace blockcopy {
 
-static Status current_size(int fd, uint64_t* size) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return Status::Sys(errno, "fstat", Side::Destination);
-  *size = static_cast<uint64_t>(st.st_size);
-  return Status::Ok();
-}
-
 // Holes skipped at the end of the range leave a regular file short: give it its
 // final size (or cut it there when truncating).
 static Status size_destination(const CopyPlan& plan, uint64_t end, bool cut) {
   if (plan.is_device()) return Status::Ok();
-  uint64_t size = 0;
-  Status s = current_size(plan.dst.get(), &size);
-  if (!s.ok()) return s;
-  if (size == end || (size > end && !cut)) return Status::Ok();
-  if (ftruncate(plan.dst.get(), static_cast<off_t>(end)) != 0)
-    return Status::Sys(errno, "ftruncate", Side::Destination);
-  return Status::Ok();
-}
-
-static Status flush(int fd, SyncMode mode) {
-  if (mode == SyncMode::None) return Status::Ok();
-  const bool data_only = mode == SyncMode::Data;
-  if ((data_only ? fdatasync(fd) : fsync(fd)) != 0)
-    return Status::Sys(errno, data_only ? "fdatasync" : "fsync", Side::Destination);
-  return Status::Ok();
+  return size_file_to(plan.dst.get(), end, cut);
 }
 
 static CopyOutcome finish(JobControl& control, Ending ending, Status status, uint64_t resume,
@@ -79,7 +53,7 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
     return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume, loop.backend_used());
   }
   s = size_destination(plan, plan.dst_end(), plan.cut_to_end);
-  if (s.ok()) s = flush(plan.dst.get(), req.fsync);
+  if (s.ok()) s = flush_file(plan.dst.get(), req.fsync);
   if (!s.ok()) return finish(control, Ending::Failed, s, resume, loop.backend_used());
   return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, loop.backend_used());
 }

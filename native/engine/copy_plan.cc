@@ -44,11 +44,6 @@ static Status check_destination(const CopyRequest& req, CopyPlan* plan, bool sam
   return Status::Ok();
 }
 
-static Status set_size(int fd, uint64_t size) {
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Status::Sys(errno, "ftruncate", Side::Destination);
-  return Status::Ok();
-}
-
 // Sizes a regular destination before the copy and works out which part of the
 // range may still hold old data. Truncating drops old data in the range, so
 // holes there need no zeroing; the same file is never cut first (that would
@@ -60,12 +55,12 @@ static Status shape_destination(const CopyRequest& req, CopyPlan* plan, bool sam
   }
   uint64_t old_end = plan->dst_created ? 0 : plan->dst_info.size;
   if (req.dst_size) {
-    Status s = set_size(plan->dst.get(), *req.dst_size);
+    Status s = set_file_size(plan->dst.get(), *req.dst_size);
     if (!s.ok()) return s;
     old_end = std::min(old_end, *req.dst_size);
   }
   if (req.truncate && !same && !plan->dst_created) {
-    Status s = set_size(plan->dst.get(), plan->dst_offset);
+    Status s = set_file_size(plan->dst.get(), plan->dst_offset);
     if (!s.ok()) return s;
     old_end = std::min(old_end, plan->dst_offset);
   }

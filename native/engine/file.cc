@@ -178,4 +178,25 @@ uint32_t direct_alignment(int fd, const FileInfo& info) {
   return info.block_size ? info.block_size : 4096;
 }
 
+Status set_file_size(int fd, uint64_t size) {
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Status::Sys(errno, "ftruncate", Side::Destination);
+  return Status::Ok();
+}
+
+Status size_file_to(int fd, uint64_t end, bool cut) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::Sys(errno, "fstat", Side::Destination);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == end || (size > end && !cut)) return Status::Ok();
+  return set_file_size(fd, end);
+}
+
+Status flush_file(int fd, SyncMode mode) {
+  if (mode == SyncMode::None) return Status::Ok();
+  const bool data_only = mode == SyncMode::Data;
+  if ((data_only ? fdatasync(fd) : fsync(fd)) != 0)
+    return Status::Sys(errno, data_only ? "fdatasync" : "fsync", Side::Destination);
+  return Status::Ok();
+}
+
 }  // namespace blockcopy

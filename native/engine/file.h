@@ -68,4 +68,10 @@ Status reopen_direct(int fd, int access, Side side, Fd* out);
 // logical block size (BLKSSZGET), or st_blksize for files.
 uint32_t direct_alignment(int fd, const FileInfo& info);
 
+// Destination sizing and flushing, shared by copies and streamed writes.
+Status set_file_size(int fd, uint64_t size);
+// Grows a regular file to `end` (a trailing hole), or cuts it there when `cut`.
+Status size_file_to(int fd, uint64_t end, bool cut);
+Status flush_file(int fd, SyncMode mode);
+
 }  // namespace blockcopy

@@ -1,0 +1,566 @@
+// A Connection carries image transfers over a stream: outgoing ones read
+// from files and sent frame by frame, interleaved so a large image never
+// stalls a small one; incoming ones written to files. Over a duplex (a
+// socket) every transfer is answered with OK or ERROR, and a sender resolves
+// only on that answer. send() and receive() are the one-transfer case.
+import { EventEmitter } from 'node:events';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { AbortError } from '../errors';
+import type { Target } from '../types';
+import { createExtentReadStream, createExtentWriteStream, type ExtentItem, type ExtentReadStreamOptions, type ExtentWriteStream, type ExtentWriteStreamOptions } from './extent_streams';
+import { encodeFrame, type Frame, FrameParser, MAX_DATA, preface, StreamFormatError } from './format';
+import { RemoteError } from './remote_error';
+import { ImageTally } from './tally';
+import { TransferJob } from './transfer_job';
+
+export interface ConnectionOptions {
+  /** Transfers sent at once (more wait their turn), and received at once (more are refused). Default 4. */
+  maxTransfers?: number;
+  /** Wait for the receiver's OK or ERROR; default: when the connection can be read from. */
+  handshake?: boolean;
+}
+
+export interface SendOptions extends ExtentReadStreamOptions {
+  /** A name for the receiver, e.g. the image's file name. */
+  name?: string;
+  progressInterval?: number;
+  signal?: AbortSignal;
+}
+
+export interface ReceiveOptions extends Omit<ExtentWriteStreamOptions, 'size'> {
+  progressInterval?: number;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_MAX_TRANSFERS = 4;
+
+/** A code and message fit for an ERROR frame, from any error. */
+function describeError(error: unknown): { code: string; message: string } {
+  const e = error as { code?: unknown; message?: unknown };
+  return { code: typeof e?.code === 'string' ? e.code : 'ERR_BLOCKCOPY_REMOTE', message: String(e?.message ?? error) };
+}
+
+function connectionLost(detail: string): Error {
+  return Object.assign(new Error(`the connection closed ${detail}`), { code: 'ECONNRESET' });
+}
+
+interface Outgoing {
+  wireId: number;
+  job: TransferJob;
+  target: Target;
+  options: SendOptions;
+  reader?: ReturnType<typeof createExtentReadStream>;
+  checksum?: string;
+  begun: boolean; // BEGIN is on the wire: the receiver knows the id
+  stopped: boolean;
+}
+
+interface Incoming {
+  wireId: number;
+  job: TransferJob;
+  writer: ExtentWriteStream;
+  tally: ImageTally;
+  full: boolean; // its writer asked us to wait
+  ending: boolean; // END arrived; the writer is finishing
+}
+
+/** An image offered by the other end, to accept() into a target or reject(), synchronously. */
+export class IncomingTransfer {
+  #settled = false;
+
+  /** @internal */
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly size: number,
+    readonly dataBytes: number,
+    private readonly connection: Connection,
+  ) {}
+
+  accept(target: Target, options?: ReceiveOptions, job?: TransferJob): TransferJob {
+    if (this.#settled) throw new Error(`transfer ${this.id} was already accepted or rejected`);
+    this.#settled = true;
+    return this.connection._accept(this, target, options ?? {}, job ?? new TransferJob(options?.progressInterval));
+  }
+
+  reject(error: { code?: string; message: string }): void {
+    if (this.#settled) throw new Error(`transfer ${this.id} was already accepted or rejected`);
+    this.#settled = true;
+    this.connection._refuse(this.id, describeError(error));
+  }
+
+  /** @internal */
+  get settled(): boolean {
+    return this.#settled;
+  }
+}
+
+export interface ConnectionEvents {
+  transfer: [IncomingTransfer];
+  /** The connection as a whole failed (malformed input, the stream broke). Transfers fail on their own too. */
+  error: [Error];
+  close: [];
+}
+
+export class Connection extends EventEmitter<ConnectionEvents> {
+  readonly #input: Readable | null;
+  readonly #output: Writable | null;
+  readonly #maxTransfers: number;
+  readonly #handshake: boolean;
+  readonly #parser = new FrameParser();
+  #nextWireId = 1;
+  readonly #outgoing = new Map<number, Outgoing>();
+  readonly #waiting: Outgoing[] = [];
+  readonly #incoming = new Map<number, Incoming>();
+  /** Incoming ids refused or failed: their remaining frames are dropped until END or ERROR. */
+  readonly #dropped = new Set<number>();
+  #writeTail: Promise<void> = Promise.resolve();
+  #broken: Error | undefined;
+  #inputEnded = false;
+
+  constructor(input: Readable | null, output: Writable | null, options: ConnectionOptions = {}) {
+    super();
+    this.#input = input;
+    this.#output = output;
+    this.#maxTransfers = options.maxTransfers ?? DEFAULT_MAX_TRANSFERS;
+    if (!Number.isInteger(this.#maxTransfers) || this.#maxTransfers < 1) {
+      throw new RangeError(`maxTransfers must be an integer >= 1, got ${options.maxTransfers}`);
+    }
+    this.#handshake = options.handshake ?? input !== null;
+    if (output) {
+      output.on('error', (error: Error) => this.#fail(error, false));
+      output.on('close', () => this.#outputClosed());
+      void this.#write([preface()]).catch(() => {});
+    }
+    if (input) {
+      input.on('data', (chunk: Buffer) => this.#onBytes(chunk));
+      input.on('end', () => this.#onInputEnd());
+      input.on('error', (error: Error) => this.#fail(error, false));
+      input.on('close', () => this.#onInputEnd());
+    }
+  }
+
+  /** A connection over one duplex stream (a socket): both directions, with replies. */
+  static over(duplex: Duplex, options?: ConnectionOptions): Connection {
+    return new Connection(duplex, duplex, options);
+  }
+
+  /** Sends an image; it waits its turn when maxTransfers are already going. */
+  send(target: Target, options: SendOptions = {}): TransferJob {
+    if (!this.#output) throw new Error('this connection cannot send: it has no writable side');
+    const job = new TransferJob(options.progressInterval);
+    const o: Outgoing = { wireId: this.#nextWireId++, job, target, options, begun: false, stopped: false };
+    // Opened now, so a bad target or option throws here.
+    o.reader = createExtentReadStream(target, readerOptions(options));
+    o.reader.on('error', () => {}); // reported through the job
+    options.signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
+    if (this.#broken || options.signal?.aborted) {
+      o.reader.destroy();
+      job.fail(this.#broken ?? new AbortError(undefined, { cause: options.signal?.reason }));
+      return job;
+    }
+    job.once('cancelled', () => this.#dropWaiting(o));
+    this.#waiting.push(o);
+    this.#startWaiting();
+    return job;
+  }
+
+  /** Ends the writable side once every outgoing transfer is done. */
+  async end(): Promise<void> {
+    for (;;) {
+      const going = [...this.#outgoing.values(), ...this.#waiting].filter((o) => o.job.status === 'queued' || o.job.status === 'running');
+      if (going.length === 0) break;
+      await Promise.all(going.map((o) => o.job.done.catch(() => {})));
+    }
+    await this.#writeTail;
+    if (this.#output && !this.#output.writableEnded) {
+      await new Promise<void>((resolve) => this.#output!.end(() => resolve()));
+    }
+  }
+
+  /** Tears the connection down: every transfer still going fails with `error`. */
+  destroy(error: Error = connectionLost('(destroyed)')): void {
+    this.#fail(error, true);
+  }
+
+  // ---- sending -----------------------------------------------------------------
+
+  #startWaiting(): void {
+    while (this.#outgoing.size < this.#maxTransfers && this.#waiting.length > 0) {
+      const o = this.#waiting.shift()!;
+      this.#outgoing.set(o.wireId, o);
+      void this.#run(o);
+    }
+  }
+
+  #dropWaiting(o: Outgoing): void {
+    const i = this.#waiting.indexOf(o);
+    if (i >= 0) {
+      this.#waiting.splice(i, 1);
+      o.reader?.destroy();
+    }
+  }
+
+  async #run(o: Outgoing): Promise<void> {
+    const { job, wireId } = o;
+    const reader = o.reader!;
+    job.onStop((error) => this.#stopOutgoing(o, error, { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' }));
+    try {
+      const info = await reader.ready();
+      if (o.stopped) return;
+      const name = o.options.name ?? '';
+      job.begin(name, info.size);
+      // Placement checks here; the engine sums the data as it reads it.
+      const tally = new ImageTally(info.size, false);
+      o.begun = true;
+      await this.#write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name }));
+      for await (const item of reader as AsyncIterable<ExtentItem>) {
+        if (o.stopped) return;
+        if (item.type === 'data') {
+          tally.data(item.offset, item.data);
+          await this.#write(encodeFrame({ type: 'data', id: wireId, offset: item.offset, data: item.data }));
+          job.advance(item.data.length, 0);
+        } else {
+          tally.hole(item.offset, item.length);
+          await this.#write(encodeFrame({ type: 'hole', id: wireId, offset: item.offset, length: item.length }));
+          job.advance(0, item.length);
+        }
+      }
+      if (o.stopped) return;
+      o.checksum = reader.checksum();
+      await this.#write(encodeFrame({ type: 'end', id: wireId, dataBytes: tally.dataBytes, checksum: o.checksum }), true);
+      if (!this.#handshake) this.#finishOutgoing(o, () => job.complete(o.checksum!));
+      // else: the receiver's OK or ERROR settles it (#onReply)
+    } catch (error) {
+      if (!o.stopped) this.#stopOutgoing(o, error as Error, describeError(error));
+    }
+  }
+
+  /** Stops an outgoing transfer and tells the receiver why (when it can still be told). */
+  #stopOutgoing(o: Outgoing, error: Error, tell?: { code: string; message: string }): void {
+    if (o.stopped) return;
+    o.stopped = true;
+    o.reader?.destroy();
+    if (tell && o.begun && !this.#broken) void this.#write(encodeFrame({ type: 'error', id: o.wireId, reply: false, ...tell })).catch(() => {});
+    this.#finishOutgoing(o, () => o.job.fail(error));
+  }
+
+  #finishOutgoing(o: Outgoing, settle: () => void): void {
+    o.stopped = true;
+    this.#outgoing.delete(o.wireId);
+    settle();
+    this.#startWaiting();
+  }
+
+  #onReply(frame: Frame & { type: 'ok' | 'error' }): void {
+    const o = this.#outgoing.get(frame.id);
+    if (!o) return; // an answer to a transfer we already gave up on
+    if (frame.type === 'ok') {
+      if (o.checksum === undefined) {
+        this.#stopOutgoing(o, new StreamFormatError('the receiver answered OK before the image was sent'));
+      } else {
+        this.#finishOutgoing(o, () => o.job.complete(o.checksum!, frame.bytesWritten));
+      }
+      return;
+    }
+    o.stopped = true;
+    o.reader?.destroy();
+    this.#finishOutgoing(o, () => o.job.fail(new RemoteError(frame.code, frame.message)));
+  }
+
+  // ---- receiving ---------------------------------------------------------------
+
+  #onBytes(chunk: Buffer): void {
+    if (this.#broken) return;
+    let frames: Frame[];
+    try {
+      frames = this.#parser.push(chunk);
+    } catch (error) {
+      this.#fail(error as Error, true);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.#broken) return;
+      this.#dispatch(frame);
+    }
+  }
+
+  #dispatch(frame: Frame): void {
+    if (frame.type === 'ok' || (frame.type === 'error' && frame.reply)) return this.#onReply(frame);
+    if (frame.type === 'error' && frame.id === 0) return this.#fail(new RemoteError(frame.code, frame.message), false);
+    if (frame.type === 'begin') return this.#onBegin(frame);
+    const incoming = this.#incoming.get(frame.id);
+    if (!incoming) {
+      if (!this.#dropped.has(frame.id)) return this.#fail(new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id}, which never began`), true);
+      if (frame.type === 'end' || frame.type === 'error') this.#dropped.delete(frame.id);
+      return;
+    }
+    try {
+      if (incoming.ending) throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id} after its END`);
+      switch (frame.type) {
+        case 'data':
+          incoming.tally.data(frame.offset, frame.data);
+          this.#toWriter(incoming, { type: 'data', offset: frame.offset, data: frame.data });
+          incoming.job.advance(frame.data.length, 0);
+          return;
+        case 'hole':
+          incoming.tally.hole(frame.offset, frame.length);
+          this.#toWriter(incoming, { type: 'hole', offset: frame.offset, length: frame.length });
+          incoming.job.advance(0, frame.length);
+          return;
+        case 'end':
+          incoming.tally.verifyCoverage(frame.dataBytes);
+          this.#finishIncoming(incoming, frame.checksum);
+          return;
+        case 'error':
+          this.#stopIncoming(incoming, new RemoteError(frame.code, frame.message), false);
+          return;
+      }
+    } catch (error) {
+      // Malformed or wrong for this transfer: it fails alone, the others go on.
+      this.#stopIncoming(incoming, error as Error, true);
+    }
+  }
+
+  #onBegin(frame: Frame & { type: 'begin' }): void {
+    if (this.#incoming.has(frame.id) || this.#dropped.has(frame.id)) {
+      return this.#fail(new StreamFormatError(`transfer ${frame.id} began twice`), true);
+    }
+    const refuse = (code: string, message: string) => this._refuse(frame.id, { code, message });
+    if (this.#incoming.size >= this.#maxTransfers) {
+      return refuse('ERR_BLOCKCOPY_TOO_MANY_TRANSFERS', `this end takes at most ${this.#maxTransfers} transfers at once`);
+    }
+    const offer = new IncomingTransfer(frame.id, frame.name, frame.size, frame.dataBytes, this);
+    try {
+      this.emit('transfer', offer);
+    } catch (error) {
+      if (!offer.settled) return refuse(describeError(error).code, describeError(error).message);
+    }
+    // Frames follow at once, so the decision cannot wait.
+    if (!offer.settled) refuse('ERR_BLOCKCOPY_NOT_ACCEPTED', 'nobody at this end accepted the transfer');
+  }
+
+  /** @internal */
+  _accept(offer: IncomingTransfer, target: Target, options: ReceiveOptions, job: TransferJob): TransferJob {
+    const { progressInterval: _interval, signal, ...writeOptions } = options;
+    let writer: ExtentWriteStream;
+    try {
+      writer = createExtentWriteStream(target, { ...writeOptions, size: offer.size });
+    } catch (error) {
+      this._refuse(offer.id, describeError(error));
+      job.fail(error as Error);
+      return job;
+    }
+    // Placement checks here; the engine sums what it writes, compared at the end.
+    const incoming: Incoming = { wireId: offer.id, job, writer, tally: new ImageTally(offer.size, false), full: false, ending: false };
+    this.#incoming.set(offer.id, incoming);
+    writer.on('error', (error) => this.#stopIncoming(incoming, error, true));
+    writer.on('drain', () => {
+      incoming.full = false;
+      this.#resumeIfRoom();
+    });
+    job.onStop((error) => this.#stopIncoming(incoming, error, true));
+    job.begin(offer.name, offer.size);
+    signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
+    if (signal?.aborted) void job.cancel({ wait: false });
+    return job;
+  }
+
+  /** @internal Answers a transfer with ERROR and drops whatever else arrives for it. */
+  _refuse(wireId: number, why: { code: string; message: string }): void {
+    this.#dropped.add(wireId);
+    this.#reply({ type: 'error', id: wireId, reply: true, ...why });
+  }
+
+  #toWriter(incoming: Incoming, item: ExtentItem): void {
+    if (!incoming.writer.write(item) && !incoming.full) {
+      // Bounded memory: the stream waits while any writer is behind.
+      incoming.full = true;
+      this.#input?.pause();
+    }
+  }
+
+  #resumeIfRoom(): void {
+    for (const i of this.#incoming.values()) if (i.full) return;
+    if (!this.#inputEnded) this.#input?.resume();
+  }
+
+  /** END arrived: once the writer has finished, the checksum of what it wrote decides OK or ERROR. */
+  #finishIncoming(incoming: Incoming, checksum: string): void {
+    const { writer, job, wireId } = incoming;
+    incoming.full = false;
+    incoming.ending = true;
+    this.#resumeIfRoom();
+    writer.end(() => {
+      if (writer.errored || job.status !== 'running') return; // already answered
+      const result = writer.result!;
+      try {
+        incoming.tally.verify(incoming.tally.dataBytes, checksum, result.checksum);
+      } catch (error) {
+        this.#stopIncoming(incoming, error as Error, true);
+        return;
+      }
+      this.#incoming.delete(wireId);
+      this.#reply({ type: 'ok', id: wireId, bytesWritten: result.bytesWritten });
+      job.complete(checksum, result.bytesWritten);
+    });
+  }
+
+  /** Fails an incoming transfer: its writer stops, the sender hears why (when `tell`). */
+  #stopIncoming(incoming: Incoming, error: Error, tell: boolean): void {
+    if (incoming.job.status !== 'running') return;
+    const wasActive = this.#incoming.delete(incoming.wireId);
+    if (wasActive && tell) this.#dropped.add(incoming.wireId);
+    if (tell) this.#reply({ type: 'error', id: incoming.wireId, reply: true, ...describeError(error) });
+    incoming.full = false;
+    if (!incoming.writer.destroyed) incoming.writer.destroy(error);
+    incoming.job.fail(error);
+    this.#resumeIfRoom();
+  }
+
+  #reply(frame: Frame): void {
+    if (!this.#output || !this.#handshake || this.#broken) return;
+    void this.#write(encodeFrame(frame)).catch(() => {});
+  }
+
+  // ---- the byte stream ---------------------------------------------------------
+
+  /**
+   * Writes one frame after those queued before it (so transfers take turns),
+   * waiting for 'drain' when the stream is full; `flushed`: until the stream
+   * has taken it.
+   */
+  #write(parts: Buffer[], flushed = false): Promise<void> {
+    const run = async () => {
+      const out = this.#output!;
+      if (this.#broken) throw this.#broken;
+      let ok = true;
+      let done: Promise<void> | undefined;
+      for (let i = 0; i < parts.length; i++) {
+        if (flushed && i === parts.length - 1) {
+          done = new Promise((resolve, reject) => {
+            ok = out.write(parts[i], (error) => (error ? reject(error) : resolve()));
+          });
+        } else {
+          ok = out.write(parts[i]);
+        }
+      }
+      if (!ok) await waitForDrain(out);
+      if (done) await done;
+      if (this.#broken) throw this.#broken;
+    };
+    const p = this.#writeTail.then(run);
+    this.#writeTail = p.catch(() => {});
+    return p;
+  }
+
+  #onInputEnd(): void {
+    if (this.#inputEnded) return;
+    this.#inputEnded = true;
+    const lost = connectionLost('in the middle of a transfer');
+    for (const incoming of [...this.#incoming.values()]) if (!incoming.ending) this.#stopIncoming(incoming, lost, false);
+    if (this.#handshake) {
+      const unanswered = connectionLost('before the receiver answered');
+      for (const o of [...this.#outgoing.values()]) this.#stopOutgoing(o, unanswered);
+      for (const o of this.#waiting.splice(0)) {
+        o.reader?.destroy();
+        o.job.fail(unanswered);
+      }
+    }
+    this.emit('close');
+  }
+
+  #outputClosed(): void {
+    if (this.#outgoing.size > 0 || this.#waiting.length > 0) this.#fail(connectionLost('while sending'), false);
+  }
+
+  /** The connection is unusable: every transfer fails; the peer is told when `tell` and possible. */
+  #fail(error: Error, tell: boolean): void {
+    if (this.#broken) return;
+    if (tell && this.#output && !this.#output.destroyed) {
+      try {
+        for (const part of encodeFrame({ type: 'error', id: 0, reply: false, ...describeError(error) })) this.#output.write(part);
+      } catch {
+        // the stream is gone already
+      }
+    }
+    this.#broken = error;
+    for (const incoming of [...this.#incoming.values()]) this.#stopIncoming(incoming, error, false);
+    for (const o of [...this.#outgoing.values()]) this.#stopOutgoing(o, error);
+    for (const o of this.#waiting.splice(0)) {
+      o.reader?.destroy();
+      o.job.fail(error);
+    }
+    this.#input?.destroy();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+}
+
+function readerOptions(options: SendOptions): ExtentReadStreamOptions {
+  const r: ExtentReadStreamOptions = {};
+  if (options.offset !== undefined) r.offset = options.offset;
+  if (options.length !== undefined) r.length = options.length;
+  if (options.sparse !== undefined) r.sparse = options.sparse;
+  return r;
+}
+
+function waitForDrain(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      out.off('error', onError);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(connectionLost('while sending'));
+    const onError = (e: Error) => done(e);
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+    out.on('error', onError);
+  });
+}
+
+function isDuplexWith(stream: unknown, side: 'readable' | 'writable'): boolean {
+  return stream instanceof Duplex && (stream as Duplex)[side] !== false;
+}
+
+/**
+ * Sends one image into a stream. Over a duplex that can be read (a socket)
+ * the job resolves on the receiver's OK and fails on its ERROR; into a plain
+ * writable (a pipe, stdout) it resolves once the END frame is written. The
+ * stream is ended afterwards unless `end: false`.
+ */
+export function send(target: Target, stream: Writable, options: SendOptions & { end?: boolean; handshake?: boolean } = {}): TransferJob {
+  const { end = true, handshake, ...sendOptions } = options;
+  const input = (handshake ?? isDuplexWith(stream, 'readable')) ? (stream as unknown as Readable) : null;
+  const connection = new Connection(input, stream, handshake === undefined ? {} : { handshake });
+  const job = connection.send(target, sendOptions);
+  if (end) void job.done.catch(() => {}).then(() => connection.end()).catch(() => {});
+  return job;
+}
+
+/**
+ * Receives one image from a stream into `target`. Over a duplex that can be
+ * written the sender gets OK or ERROR back. A second image on the same
+ * stream is refused.
+ */
+export function receive(stream: Readable, target: Target, options: ReceiveOptions & { handshake?: boolean } = {}): TransferJob {
+  const { handshake, ...receiveOptions } = options;
+  const output = (handshake ?? isDuplexWith(stream, 'writable')) ? (stream as unknown as Writable) : null;
+  const connection = new Connection(stream, output, { maxTransfers: 1, handshake: output !== null });
+  const job = new TransferJob(options.progressInterval);
+  let taken = false;
+  connection.on('transfer', (offer) => {
+    if (taken) return offer.reject({ code: 'ERR_BLOCKCOPY_NOT_ACCEPTED', message: 'receive() takes one image per stream' });
+    taken = true;
+    offer.accept(target, receiveOptions, job);
+  });
+  connection.on('error', (error) => job.status !== 'completed' && job.fail(error));
+  connection.on('close', () => {
+    if (!taken) job.fail(connectionLost('before any image began'));
+  });
+  job.once('completed', () => output && void connection.end());
+  return job;
+}

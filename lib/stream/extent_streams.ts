@@ -1,0 +1,244 @@
+// Object-mode streams over the engine: an image read as data pieces and holes,
+// and an image written from them. The file work runs on engine threads.
+import { Readable, Writable } from 'node:stream';
+import { fromNative } from '../errors';
+import { addon, type NativeReader, type NativeWriter, type StreamItem } from '../native';
+import { checkReadStreamArgs, checkWriteStreamArgs, type WriteStreamChecked } from '../options';
+import type { SparseMode, SyncMode, Target } from '../types';
+import { MAX_DATA, StreamFormatError } from './format';
+import { ImageTally } from './tally';
+
+export type ExtentItem = StreamItem;
+/** Also accepted by the write stream: decode()'s view of a transfer's first and last frames. */
+export type ImageBoundary = { type: 'begin'; size: number } | { type: 'end' };
+
+export interface ExtentReadStreamOptions {
+  offset?: number;
+  length?: number;
+  sparse?: SparseMode;
+}
+
+export interface ExtentWriteStreamOptions {
+  /** The image size; else the first object must be { type: 'begin', size }. */
+  size?: number;
+  /** Where the image starts in the destination. Default 0. */
+  offset?: number;
+  dstSize?: number;
+  /** Default: true when offset is 0 and dstSize is unset. */
+  truncate?: boolean;
+  targetIsZero?: boolean;
+  overwrite?: boolean;
+  force?: boolean;
+  fsync?: SyncMode;
+}
+
+export interface WriteResult {
+  bytesWritten: number;
+  bytesSkipped: number;
+  checksum: string;
+}
+
+export interface ImageInfo {
+  /** Bytes in the image (the range read). */
+  size: number;
+  /** Bytes of it in data extents. */
+  dataBytes: number;
+}
+
+/** Items handed over per trip to the engine thread. */
+const ITEMS_PER_READ = 8;
+
+export class ExtentReadStream extends Readable {
+  readonly #native: NativeReader;
+  readonly #target: Target;
+  #info: ImageInfo | undefined;
+  #checksum = '';
+  readonly #ready: Promise<ImageInfo>;
+  #settleReady!: [(info: ImageInfo) => void, (error: Error) => void];
+
+  constructor(target: Target, options?: ExtentReadStreamOptions) {
+    super({ objectMode: true, highWaterMark: 16 });
+    const checked = checkReadStreamArgs(target, options);
+    this.#target = checked.target;
+    const native: { offset: number; length?: number; sparse: SparseMode } = { offset: checked.offset, sparse: checked.sparse };
+    if (checked.length !== undefined) native.length = checked.length;
+    this.#native = new addon.NativeReader(checked.target, native);
+    this.#ready = new Promise((resolve, reject) => (this.#settleReady = [resolve, reject]));
+    this.#ready.catch(() => {}); // also reported as the stream's 'error'
+  }
+
+  /** Size and data bytes, once the file is open and mapped. */
+  ready(): Promise<ImageInfo> {
+    return this.#ready;
+  }
+
+  get info(): ImageInfo | undefined {
+    return this.#info;
+  }
+
+  /** The checksum (docs/stream-format.md) of the data read, once the stream has ended. */
+  checksum(): string {
+    if (!this.readableEnded) throw new Error('the checksum is known once the stream has ended');
+    return this.#checksum;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    if (!this.#native) return callback(); // the constructor threw: nothing to open
+    this.#native.open((error, value) => {
+      if (error) {
+        const e = fromNative(error, this.#target);
+        this.#settleReady[1](e);
+        callback(e);
+        return;
+      }
+      this.#info = { size: value.length, dataBytes: value.dataBytes };
+      this.#settleReady[0](this.#info);
+      callback();
+    });
+  }
+
+  override _read(): void {
+    this.#native.read(ITEMS_PER_READ, (error, items) => {
+      if (this.destroyed) return;
+      if (error) {
+        this.destroy(fromNative(error, this.#target));
+        return;
+      }
+      if (items.length === 0) {
+        this.#checksum = this.#native.checksum();
+        this.push(null);
+        return;
+      }
+      for (const item of items) this.push(item);
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#native?.close();
+    if (!this.#info) this.#settleReady?.[1](error ?? new Error('the stream was closed before it opened'));
+    callback(error);
+  }
+}
+
+export class ExtentWriteStream extends Writable {
+  readonly #checked: WriteStreamChecked;
+  #native: NativeWriter | undefined;
+  #tally: ImageTally | undefined;
+  #result: WriteResult | undefined;
+
+  constructor(target: Target, options?: ExtentWriteStreamOptions) {
+    // Up to 64 pieces (4 to 16 MiB) wait while the engine writes the last
+    // batch, so reading the input and writing the file overlap.
+    super({ objectMode: true, highWaterMark: 64 });
+    this.#checked = checkWriteStreamArgs(target, options);
+  }
+
+  /** Image bytes placed so far (data and holes), from the start. */
+  get position(): number {
+    return this.#tally?.position ?? 0;
+  }
+
+  get tally(): ImageTally | undefined {
+    return this.#tally;
+  }
+
+  /** What finishing reported: bytes written and skipped, and the checksum of the data written. */
+  get result(): WriteResult | undefined {
+    return this.#result;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    // No options: the constructor threw. No size: the first object brings it.
+    if (this.#checked?.size === undefined) callback();
+    else this.#open(this.#checked.size, callback);
+  }
+
+  #open(size: number, callback: (error?: Error | null) => void): void {
+    const c = this.#checked;
+    const options = {
+      offset: c.offset,
+      length: size,
+      truncate: c.truncate ?? (c.offset === 0 && c.dstSize === undefined),
+      targetIsZero: c.targetIsZero,
+      overwrite: c.overwrite,
+      force: c.force,
+      fsync: c.fsync,
+      ...(c.dstSize === undefined ? {} : { dstSize: c.dstSize }),
+    };
+    this.#tally = new ImageTally(size, false);
+    this.#native = new addon.NativeWriter(c.target, options);
+    this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));
+  }
+
+  override _writev(chunks: Array<{ chunk: unknown }>, callback: (error?: Error | null) => void): void {
+    let items: StreamItem[] = [];
+    const flush = (next: () => void) => {
+      if (items.length === 0) return next();
+      const batch = items;
+      items = [];
+      this.#native!.write(batch, (error) => {
+        if (error) callback(fromNative(error, this.#checked.target, this.#checked.target));
+        else next();
+      });
+    };
+    const step = (i: number): void => {
+      if (i === chunks.length) return flush(() => callback());
+      const object = chunks[i]!.chunk as ExtentItem | ImageBoundary;
+      try {
+        if (object.type === 'begin') {
+          // The image size arrives with the first object: open then.
+          if (this.#tally) {
+            if (object.size !== this.#tally.size) throw new StreamFormatError(`a second image (of ${object.size} bytes) began`);
+            return step(i + 1);
+          }
+          return this.#open(object.size, (error) => (error ? callback(error) : step(i + 1)));
+        }
+        if (object.type === 'end') return step(i + 1);
+        if (!this.#tally) throw new StreamFormatError('the image size is not known: pass options.size or a begin object first');
+        // Checked before anything of it is written: nothing lands outside the image.
+        if (object.type === 'data') {
+          for (let at = 0; at < object.data.length; at += MAX_DATA) {
+            const piece = object.data.subarray(at, at + MAX_DATA);
+            this.#tally.data(object.offset + at, piece);
+            items.push({ type: 'data', offset: object.offset + at, data: piece });
+          }
+        } else if (object.type === 'hole') {
+          this.#tally.hole(object.offset, object.length);
+          items.push({ type: 'hole', offset: object.offset, length: object.length });
+        } else {
+          throw new StreamFormatError(`unknown object type '${(object as { type: unknown }).type}'`);
+        }
+      } catch (error) {
+        return flush(() => callback(error as Error));
+      }
+      step(i + 1);
+    };
+    step(0);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const tally = this.#tally;
+    if (!tally || !this.#native) return callback(new StreamFormatError('the stream ended before the image began'));
+    if (tally.position !== tally.size) {
+      return callback(new StreamFormatError(`the stream ended at byte ${tally.position} of a ${tally.size}-byte image`));
+    }
+    this.#native.finish((error, result) => {
+      if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
+      this.#result = result;
+      callback();
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#native?.close(error !== null);
+    callback(error);
+  }
+}
+
+export function createExtentReadStream(target: Target, options?: ExtentReadStreamOptions): ExtentReadStream {
+  return new ExtentReadStream(target, options);
+}
+
+export function createExtentWriteStream(target: Target, options?: ExtentWriteStreamOptions): ExtentWriteStream {
+  return new ExtentWriteStream(target, options);
+}

@@ -1,0 +1,76 @@
+// The rules one transfer's frames obey, checked the same way by whoever sends
+// and whoever receives: pieces in ascending order, never overlapping, never
+// past the image's end, covering it exactly; and the END checksum.
+import { addon, type NativeChecksum } from '../native';
+import { MAX_DATA, StreamFormatError } from './format';
+
+export class ChecksumMismatchError extends Error {
+  readonly code = 'ERR_BLOCKCOPY_CHECKSUM' as const;
+}
+Object.defineProperty(ChecksumMismatchError.prototype, 'name', { value: 'ChecksumMismatchError', configurable: true, writable: true });
+
+export class ImageTally {
+  /** Image bytes covered so far, from 0: the next piece starts here or later. */
+  position = 0;
+  dataBytes = 0;
+  holeBytes = 0;
+  readonly #sum: NativeChecksum | undefined;
+
+  /** `summing` false: placement rules only, for a writer that trusts its decoder's checksum. */
+  constructor(
+    readonly size: number,
+    summing = true,
+  ) {
+    this.#sum = summing ? new addon.NativeChecksum() : undefined;
+  }
+
+  data(offset: number, data: Uint8Array): void {
+    if (data.length === 0 || data.length > MAX_DATA) throw new StreamFormatError(`data piece of ${data.length} bytes (1 to ${MAX_DATA} allowed)`);
+    this.#place(offset, data.length, 'data');
+    this.#sum?.update(offset, data);
+    this.dataBytes += data.length;
+  }
+
+  hole(offset: number, length: number): void {
+    if (length <= 0) throw new StreamFormatError(`hole of ${length} bytes`);
+    this.#place(offset, length, 'hole');
+    this.holeBytes += length;
+  }
+
+  checksum(): string {
+    if (!this.#sum) throw new Error('this tally does not sum');
+    return this.#sum.value();
+  }
+
+  /** At END: the pieces covered the image and the sender counted as much data as arrived. */
+  verifyCoverage(dataBytes: number): void {
+    if (this.position !== this.size) {
+      throw new StreamFormatError(`the stream ended at byte ${this.position} of a ${this.size}-byte image`);
+    }
+    if (dataBytes !== this.dataBytes) {
+      throw new ChecksumMismatchError(`the sender counted ${dataBytes} data bytes, ${this.dataBytes} arrived`);
+    }
+  }
+
+  /** At END: coverage, and the sender's checksum against ours (or the writer's, `actual`). */
+  verify(dataBytes: number, checksum: string, actual = this.checksum()): void {
+    this.verifyCoverage(dataBytes);
+    if (checksum !== actual) {
+      throw new ChecksumMismatchError(`checksum mismatch: the sender's is ${checksum}, the data that arrived sums to ${actual}`);
+    }
+  }
+
+  #place(offset: number, length: number, what: string): void {
+    if (!Number.isSafeInteger(offset) || offset < this.position) {
+      throw new StreamFormatError(`${what} at ${offset} overlaps or precedes what came before (next offset is ${this.position})`);
+    }
+    if (offset + length > this.size) {
+      throw new StreamFormatError(`${what} at ${offset} of ${length} bytes reaches past the image's end (${this.size} bytes)`);
+    }
+    // A gap between pieces is a hole nobody announced: the image would not be exact.
+    if (offset !== this.position) {
+      throw new StreamFormatError(`${what} at ${offset} leaves bytes ${this.position}-${offset} undescribed`);
+    }
+    this.position = offset + length;
+  }
+}

@@ -1,0 +1,249 @@
+#include "extent_stream.h"
+
+#include <cstdlib>
+#include <cstdio>
+#include <vector>
+
+#include "convert.h"
+
+namespace blockcopy::binding {
+
+namespace {
+
+using Deliver = StreamChannel::Deliver;
+
+Deliver deliver_error(const Status& status) {
+  return [status](Napi::Env env, Napi::Function callback) { callback.Call({status_to_js(env, status)}); };
+}
+
+Deliver deliver_value(std::function<Napi::Value(Napi::Env)> make) {
+  return [make = std::move(make)](Napi::Env env, Napi::Function callback) { callback.Call({env.Null(), make(env)}); };
+}
+
+void free_bytes(std::vector<StreamItem>& items) {
+  for (StreamItem& item : items) {
+    std::free(item.bytes);
+    item.bytes = nullptr;
+  }
+}
+
+// Data buffers are handed over, not copied: JS frees them when it is done.
+Napi::Array items_to_js(Napi::Env env, std::vector<StreamItem>& items) {
+  Napi::Array array = Napi::Array::New(env, items.size());
+  for (size_t i = 0; i < items.size(); i++) {
+    StreamItem& item = items[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("type", item.data ? "data" : "hole");
+    o.Set("offset", static_cast<double>(item.offset));
+    if (item.data) {
+      o.Set("data", Napi::Buffer<unsigned char>::New(env, item.bytes, item.length,
+                                                      [](Napi::Env, unsigned char* bytes) { std::free(bytes); }));
+      item.bytes = nullptr;
+    } else {
+      o.Set("length", static_cast<double>(item.length));
+    }
+    array[i] = o;
+  }
+  return array;
+}
+
+// 16 hex digits, the way the END frame's checksum is shown.
+Napi::String checksum_to_js(Napi::Env env, uint64_t sum) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(sum));
+  return Napi::String::New(env, hex);
+}
+
+struct WriteOp {
+  bool data;
+  uint64_t offset;
+  uint64_t length;
+  const unsigned char* bytes;
+};
+
+// Runs of adjacent data go out in one gathered write: a pipe's 64 KiB pieces
+// would otherwise cost a system call each.
+Status apply_ops(ExtentWriter& writer, const std::vector<WriteOp>& ops) {
+  for (size_t i = 0; i < ops.size();) {
+    const WriteOp& op = ops[i];
+    if (!op.data) {
+      Status s = writer.hole(op.offset, op.length);
+      if (!s.ok()) return s;
+      i++;
+      continue;
+    }
+    std::vector<iovec> run;
+    uint64_t end = op.offset;
+    for (; i < ops.size() && ops[i].data && ops[i].offset == end; i++) {
+      run.push_back({const_cast<unsigned char*>(ops[i].bytes), static_cast<size_t>(ops[i].length)});
+      end += ops[i].length;
+    }
+    Status s = writer.write_gathered(op.offset, std::move(run));
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- NativeReader -------------------------------------------------------------
+
+Napi::Function NativeReader::Define(Napi::Env env) {
+  return DefineClass(env, "NativeReader",
+                     {InstanceMethod<&NativeReader::Open>("open"), InstanceMethod<&NativeReader::Read>("read"),
+                      InstanceMethod<&NativeReader::Checksum>("checksum"), InstanceMethod<&NativeReader::Close>("close")});
+}
+
+NativeReader::NativeReader(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NativeReader>(info),
+      target_(target_from_js(info[0])),
+      options_(reader_options_from_js(info[1].As<Napi::Object>())),
+      reader_(std::make_shared<ExtentReader>()),
+      channel_(StreamChannel::Create(info.Env(), "blockcopy.read")) {}
+
+NativeReader::~NativeReader() { channel_->close(); }
+
+Napi::Value NativeReader::Open(const Napi::CallbackInfo& info) {
+  auto reader = reader_;
+  channel_->post(info.Env(), info[0].As<Napi::Function>(), [reader, target = target_, options = options_]() -> Deliver {
+    Status s = reader->open(target, options);
+    if (!s.ok()) return deliver_error(s);
+    const double length = static_cast<double>(reader->length());
+    const double data = static_cast<double>(reader->data_bytes());
+    return deliver_value([length, data](Napi::Env env) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("length", length);
+      o.Set("dataBytes", data);
+      return o;
+    });
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeReader::Read(const Napi::CallbackInfo& info) {
+  auto reader = reader_;
+  const size_t max = static_cast<size_t>(info[0].As<Napi::Number>().Uint32Value());
+  channel_->post(info.Env(), info[1].As<Napi::Function>(), [reader, max]() -> Deliver {
+    auto items = std::make_shared<std::vector<StreamItem>>();
+    Status s = reader->next(max, items.get());
+    if (!s.ok()) {
+      free_bytes(*items);
+      return deliver_error(s);
+    }
+    return deliver_value([items](Napi::Env env) { return items_to_js(env, *items); });
+  });
+  return info.Env().Undefined();
+}
+
+// Read only after the last read's callback: the engine thread is idle then.
+Napi::Value NativeReader::Checksum(const Napi::CallbackInfo& info) {
+  return checksum_to_js(info.Env(), reader_ ? reader_->checksum() : 0);
+}
+
+Napi::Value NativeReader::Close(const Napi::CallbackInfo& info) {
+  channel_->close();
+  reader_.reset();  // the thread has stopped: the descriptor closes here
+  return info.Env().Undefined();
+}
+
+// ---- NativeWriter -------------------------------------------------------------
+
+Napi::Function NativeWriter::Define(Napi::Env env) {
+  return DefineClass(env, "NativeWriter",
+                     {InstanceMethod<&NativeWriter::Open>("open"), InstanceMethod<&NativeWriter::Write>("write"),
+                      InstanceMethod<&NativeWriter::Finish>("finish"), InstanceMethod<&NativeWriter::Close>("close")});
+}
+
+NativeWriter::NativeWriter(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NativeWriter>(info),
+      target_(target_from_js(info[0])),
+      options_(writer_options_from_js(info[1].As<Napi::Object>())),
+      writer_(std::make_shared<ExtentWriter>()),
+      channel_(StreamChannel::Create(info.Env(), "blockcopy.write")) {}
+
+NativeWriter::~NativeWriter() { channel_->close(); }
+
+Napi::Value NativeWriter::Open(const Napi::CallbackInfo& info) {
+  auto writer = writer_;
+  channel_->post(info.Env(), info[0].As<Napi::Function>(), [writer, target = target_, options = options_]() -> Deliver {
+    Status s = writer->open(target, options);
+    if (!s.ok()) return deliver_error(s);
+    return deliver_value([](Napi::Env env) { return env.Undefined(); });
+  });
+  return info.Env().Undefined();
+}
+
+// The JS layer has checked every item; the array is kept alive (and so its
+// buffers) until the engine thread is done with them.
+Napi::Value NativeWriter::Write(const Napi::CallbackInfo& info) {
+  Napi::Array items = info[0].As<Napi::Array>();
+  std::vector<WriteOp> ops;
+  ops.reserve(items.Length());
+  for (uint32_t i = 0; i < items.Length(); i++) {
+    Napi::Object item = items.Get(i).As<Napi::Object>();
+    const uint64_t offset = static_cast<uint64_t>(item.Get("offset").As<Napi::Number>().Int64Value());
+    Napi::Value data = item.Get("data");
+    if (data.IsBuffer()) {
+      auto buffer = data.As<Napi::Buffer<unsigned char>>();
+      ops.push_back({true, offset, buffer.Length(), buffer.Data()});
+    } else {
+      ops.push_back({false, offset, static_cast<uint64_t>(item.Get("length").As<Napi::Number>().Int64Value()), nullptr});
+    }
+  }
+  auto* keep = new Napi::Reference<Napi::Array>(Napi::Persistent(items));
+  auto writer = writer_;
+  channel_->post(info.Env(), info[1].As<Napi::Function>(), [writer, ops = std::move(ops), keep]() -> Deliver {
+    Status s = apply_ops(*writer, ops);
+    return [s, keep](Napi::Env env, Napi::Function callback) {
+      delete keep;
+      if (!s.ok()) callback.Call({status_to_js(env, s)});
+      else callback.Call({env.Null()});
+    };
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeWriter::Finish(const Napi::CallbackInfo& info) {
+  auto writer = writer_;
+  channel_->post(info.Env(), info[0].As<Napi::Function>(), [writer]() -> Deliver {
+    Status s = writer->finish();
+    if (!s.ok()) return deliver_error(s);
+    const double written = static_cast<double>(writer->bytes_written());
+    const double skipped = static_cast<double>(writer->bytes_skipped());
+    const uint64_t sum = writer->checksum();
+    return deliver_value([written, skipped, sum](Napi::Env env) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("bytesWritten", written);
+      o.Set("bytesSkipped", skipped);
+      o.Set("checksum", checksum_to_js(env, sum));
+      return o;
+    });
+  });
+  return info.Env().Undefined();
+}
+
+// close(abandon): a transfer that failed before writing removes the file it created.
+Napi::Value NativeWriter::Close(const Napi::CallbackInfo& info) {
+  channel_->close();
+  if (writer_ && info[0].ToBoolean().Value() && writer_->bytes_written() == 0) writer_->abandon();
+  writer_.reset();
+  return info.Env().Undefined();
+}
+
+// ---- NativeChecksum -----------------------------------------------------------
+
+Napi::Function NativeChecksum::Define(Napi::Env env) {
+  return DefineClass(env, "NativeChecksum",
+                     {InstanceMethod<&NativeChecksum::Update>("update"), InstanceMethod<&NativeChecksum::Value>("value")});
+}
+
+Napi::Value NativeChecksum::Update(const Napi::CallbackInfo& info) {
+  const uint64_t offset = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  auto data = info[1].As<Napi::Uint8Array>();
+  sum_.update(offset, data.Data(), data.ByteLength());
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeChecksum::Value(const Napi::CallbackInfo& info) { return checksum_to_js(info.Env(), sum_.value()); }
+
+}  // namespace blockcopy::binding

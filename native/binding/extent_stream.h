@@ -1,0 +1,65 @@
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "../engine/checksum.h"
+#include "../engine/extent_reader.h"
+#include "../engine/extent_writer.h"
+#include "stream_channel.h"
+
+namespace blockcopy::binding {
+
+// new NativeReader(target, { offset, length?, sparse }); open(cb), read(maxItems, cb), checksum(), close().
+// Callbacks get (error | null, value). Items: { type: 'data', offset, data } | { type: 'hole', offset, length }.
+class NativeReader : public Napi::ObjectWrap<NativeReader> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeReader(const Napi::CallbackInfo& info);
+  ~NativeReader() override;
+
+ private:
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Checksum(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  Target target_;
+  ReaderOptions options_;
+  std::shared_ptr<ExtentReader> reader_;  // used only on the channel's thread once open
+  std::shared_ptr<StreamChannel> channel_;
+};
+
+// new NativeWriter(target, { offset, length, dstSize?, truncate, targetIsZero, overwrite, force, fsync });
+// open(cb), write(items, cb), finish(cb) -> { bytesWritten, bytesSkipped, checksum }, close(abandon).
+class NativeWriter : public Napi::ObjectWrap<NativeWriter> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeWriter(const Napi::CallbackInfo& info);
+  ~NativeWriter() override;
+
+ private:
+  Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Finish(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  Target target_;
+  WriterOptions options_;
+  std::shared_ptr<ExtentWriter> writer_;
+  std::shared_ptr<StreamChannel> channel_;
+};
+
+// new NativeChecksum(); update(offset, buffer); value() -> 16 hex digits.
+class NativeChecksum : public Napi::ObjectWrap<NativeChecksum> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeChecksum(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeChecksum>(info) {}
+
+ private:
+  Napi::Value Update(const Napi::CallbackInfo& info);
+  Napi::Value Value(const Napi::CallbackInfo& info);
+  ImageChecksum sum_;
+};
+
+}  // namespace blockcopy::binding

@@ -1,0 +1,57 @@
+// Reading an image for streaming: its range as a sequence of data pieces (at
+// most a piece size each) and holes, in ascending order. With sparse 'always'
+// all-zero blocks inside data become holes too.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "checksum.h"
+#include "extent_map.h"
+#include "file.h"
+#include "request.h"
+#include "status.h"
+
+namespace blockcopy {
+
+struct StreamItem {
+  bool data = false;
+  uint64_t offset = 0;  // relative to the start of the range (the image's offset)
+  uint64_t length = 0;
+  unsigned char* bytes = nullptr;  // data only: malloc'd, owned by whoever holds the item
+};
+
+struct ReaderOptions {
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;
+  SparseMode sparse = SparseMode::Auto;
+  uint32_t piece = 256 * 1024;
+};
+
+class ExtentReader {
+ public:
+  Status open(const Target& target, const ReaderOptions& options);
+  uint64_t length() const { return length_; }
+  uint64_t data_bytes() const { return data_bytes_; }
+  // The checksum of every data item handed out so far (docs/stream-format.md).
+  uint64_t checksum() const { return sum_.value(); }
+
+  // Up to `max` items into `out`; none means the range is done.
+  Status next(size_t max, std::vector<StreamItem>* out);
+
+ private:
+  Status read_piece(uint64_t at, uint64_t n, std::vector<StreamItem>* out);
+  Status split_zeros(const unsigned char* buf, uint64_t rel, uint64_t n, std::vector<StreamItem>* out);
+
+  Fd fd_;
+  FileInfo info_;
+  ReaderOptions options_;
+  uint64_t length_ = 0, data_bytes_ = 0;
+  std::vector<Extent> extents_;
+  size_t index_ = 0;     // current extent
+  uint64_t within_ = 0;  // bytes of it already handed out
+  ImageChecksum sum_;
+};
+
+}  // namespace blockcopy

@@ -1,0 +1,142 @@
+#include "extent_writer.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+
+
+namespace blockcopy {
+
+namespace {
+std::string n(uint64_t v) { return std::to_string(v); }
+}  // namespace
+
+Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
+  target_ = target;
+  options_ = options;
+  DestinationOpen how;
+  how.overwrite = options.overwrite;
+  how.force = options.force;
+  Status s = open_destination(target, how, &fd_, &info_, &created_);
+  if (s.ok()) s = shape();
+  if (!s.ok()) {
+    abandon();
+    return s;
+  }
+  zeroer_.emplace(fd_.get(), info_.type);
+  return Status::Ok();
+}
+
+// The same rules as a copy's destination (copy_plan.cc): devices must hold the
+// image; files are resized or cut first, which tells where old data may remain.
+Status ExtentWriter::shape() {
+  const uint64_t end = options_.offset + options_.length;
+  if (info_.type == FileType::BlockDevice) {
+    if (options_.dst_size) return Status::Sys(EINVAL, "ftruncate", Side::Destination, "dstSize cannot resize a block device");
+    if (end > info_.size)
+      return Status::Sys(ENOSPC, "write", Side::Destination,
+                         "image ends at " + n(end) + ", past the end of the device (" + n(info_.size) + " bytes)");
+    old_data_end_ = options_.target_is_zero ? 0 : info_.size;
+    return Status::Ok();
+  }
+  if (info_.type != FileType::Regular)
+    return Status::Sys(EINVAL, "open", Side::Destination, "not a regular file or block device");
+  if (options_.dst_size && end > *options_.dst_size)
+    return Status::OutOfRange("offset + image size (" + n(end) + ") is past dstSize (" + n(*options_.dst_size) + ")");
+  uint64_t old_end = created_ ? 0 : info_.size;
+  if (options_.dst_size) {
+    Status s = set_file_size(fd_.get(), *options_.dst_size);
+    if (!s.ok()) return s;
+    old_end = std::min(old_end, *options_.dst_size);
+  }
+  if (options_.truncate && !created_) {
+    Status s = set_file_size(fd_.get(), options_.offset);
+    if (!s.ok()) return s;
+    old_end = std::min(old_end, options_.offset);
+  }
+  old_data_end_ = options_.target_is_zero ? 0 : old_end;
+  return Status::Ok();
+}
+
+Status ExtentWriter::check_inside(uint64_t rel, uint64_t length, const char* what) const {
+  if (rel > options_.length || length > options_.length - rel)
+    return Status::OutOfRange(std::string(what) + " at " + n(rel) + " of " + n(length) +
+                              " bytes reaches past the end of the image (" + n(options_.length) + " bytes)");
+  return Status::Ok();
+}
+
+Status ExtentWriter::write_gathered(uint64_t rel, std::vector<iovec> pieces) {
+  uint64_t total = 0;
+  for (const iovec& v : pieces) total += v.iov_len;
+  Status s = check_inside(rel, total, "data");
+  if (!s.ok()) return s;
+  uint64_t at = rel;
+  for (const iovec& v : pieces) {
+    sum_.update(at, static_cast<const unsigned char*>(v.iov_base), v.iov_len);
+    at += v.iov_len;
+  }
+  // Short writes continue where they stopped; at most IOV_MAX pieces per call.
+  size_t first = 0;
+  uint64_t done = 0;
+  while (first < pieces.size()) {
+    const int count = static_cast<int>(std::min<size_t>(pieces.size() - first, IOV_MAX));
+    const ssize_t n = pwritev(fd_.get(), pieces.data() + first, count, static_cast<off_t>(options_.offset + rel + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::Sys(errno, "write", Side::Destination);
+    }
+    if (n == 0) return Status::Sys(ENOSPC, "write", Side::Destination);
+    done += static_cast<uint64_t>(n);
+    written_ += static_cast<uint64_t>(n);
+    for (size_t left = static_cast<size_t>(n); left > 0;) {
+      iovec& v = pieces[first];
+      if (left >= v.iov_len) {
+        left -= v.iov_len;
+        first++;
+      } else {
+        v.iov_base = static_cast<unsigned char*>(v.iov_base) + left;
+        v.iov_len -= left;
+        left = 0;
+      }
+    }
+    while (first < pieces.size() && pieces[first].iov_len == 0) first++;
+  }
+  return Status::Ok();
+}
+
+Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
+  Status s = check_inside(rel, length, "hole");
+  if (!s.ok()) return s;
+  const uint64_t at = options_.offset + rel;
+  if (at >= old_data_end_) {
+    skipped_ += length;
+    return Status::Ok();
+  }
+  const uint64_t zeroed = std::min(length, old_data_end_ - at);
+  uint64_t zeros_written = 0;
+  s = zeroer_->zero(at, zeroed, &zeros_written);
+  written_ += zeros_written;
+  skipped_ += length - zeros_written;
+  return s;
+}
+
+Status ExtentWriter::finish() {
+  if (info_.type == FileType::Regular) {
+    // Cut to the image's end, or grow to it so a trailing hole is there too.
+    Status s = size_file_to(fd_.get(), options_.offset + options_.length, options_.truncate);
+    if (!s.ok()) return s;
+  }
+  return flush_file(fd_.get(), options_.fsync);
+}
+
+void ExtentWriter::abandon() {
+  if (!created_ || target_.is_fd()) return;
+  fd_.reset();
+  unlink(target_.path.c_str());
+  created_ = false;
+}
+
+}  // namespace blockcopy

@@ -1,0 +1,64 @@
+// Writing a streamed image: data pieces land at their offsets, holes are
+// skipped where the destination already reads as zeros and zeroed where it
+// may hold old data (fallocate, BLKZEROOUT), with the same sizing rules as a copy.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <sys/uio.h>
+#include <string>
+
+#include "checksum.h"
+#include "file.h"
+#include "request.h"
+#include "status.h"
+#include "zero_range.h"
+
+namespace blockcopy {
+
+struct WriterOptions {
+  uint64_t offset = 0;  // where the image starts in the destination
+  uint64_t length = 0;  // the image's size
+  std::optional<uint64_t> dst_size;
+  bool truncate = false;
+  bool target_is_zero = false;
+  bool overwrite = true;
+  bool force = false;
+  SyncMode fsync = SyncMode::None;
+};
+
+class ExtentWriter {
+ public:
+  Status open(const Target& target, const WriterOptions& options);
+  // `rel` is the offset within the image; nothing outside the image is ever written.
+  // Adjacent data pieces starting at `rel`, in one pwritev where the kernel takes them.
+  Status write_gathered(uint64_t rel, std::vector<iovec> pieces);
+  Status hole(uint64_t rel, uint64_t length);
+  // Sizes the destination to the image's end and flushes as asked.
+  Status finish();
+  // A transfer that failed before writing anything removes a destination it created.
+  void abandon();
+
+  uint64_t bytes_written() const { return written_; }
+  uint64_t bytes_skipped() const { return skipped_; }
+  // The checksum of the data written (holes add nothing), to compare with the sender's.
+  uint64_t checksum() const { return sum_.value(); }
+
+ private:
+  Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
+  Status shape();
+
+  Target target_;
+  WriterOptions options_;
+  Fd fd_;
+  FileInfo info_;
+  bool created_ = false;
+  uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
+  std::optional<RangeZeroer> zeroer_;
+  uint64_t written_ = 0, skipped_ = 0;
+  ImageChecksum sum_;
+};
+
+}  // namespace blockcopy
