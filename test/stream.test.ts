@@ -138,6 +138,49 @@ describe('extent streams and encode/decode', () => {
   });
 });
 
+describe('the checksum', () => {
+  // docs/stream-format.md, written out with BigInt: a second implementation to hold the engine to.
+  const M = (1n << 64n) - 1n;
+  function splitmix64(x: bigint): bigint {
+    let z = (x + 0x9e3779b97f4a7c15n) & M;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+    return z ^ (z >> 31n);
+  }
+  function documented(image: Buffer): string {
+    const padded = Buffer.concat([image, Buffer.alloc((8 - (image.length % 8)) % 8)]);
+    let sum = 0n;
+    for (let i = 0; i < padded.length / 8; i++) {
+      sum = (sum + padded.readBigUInt64LE(i * 8) * (splitmix64(BigInt(i)) | 1n)) & M;
+    }
+    return sum.toString(16).padStart(16, '0');
+  }
+
+  it('END carries the checksum docs/stream-format.md defines, whatever the data pieces are', async () => {
+    const image = randomBytes(3 * 4096 + 13);
+    image.fill(0, 4096, 8192); // a zero block, as zero detection would skip it
+    const file = tmp.file('sum.img');
+    fs.writeFileSync(file, image);
+    for (const sparse of ['auto', 'always'] as const) {
+      const bytes = await encoded(file, sparse);
+      const end = bytes.subarray(bytes.length - 28); // the last frame: 12 + 16 bytes
+      expect(end.readUInt8(4)).toBe(4);
+      expect(end.readBigUInt64LE(20).toString(16).padStart(16, '0')).toBe(documented(image));
+    }
+    // Pieces at odd offsets, written by hand: a word split across frames adds up the same.
+    const items = [
+      { type: 'data' as const, offset: 0, data: image.subarray(0, 5) },
+      { type: 'data' as const, offset: 5, data: image.subarray(5, 4096) },
+      { type: 'hole' as const, offset: 4096, length: 4096 },
+      { type: 'data' as const, offset: 8192, data: image.subarray(8192) },
+    ];
+    const chunks: Buffer[] = [];
+    await pipeline(Readable.from(items), bc.encode({ size: image.length }), new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
+    const out = Buffer.concat(chunks);
+    expect(out.subarray(out.length - 8).readBigUInt64LE(0).toString(16).padStart(16, '0')).toBe(documented(image));
+  });
+});
+
 describe('malformed input', () => {
   async function decodeInto(bytes: Buffer, dst: string): Promise<Error & { code?: string }> {
     try {

@@ -90,7 +90,9 @@ export function encodeFrame(frame: Frame): Buffer[] {
     case 'hole':
       return [header(FrameType.Hole, frame.id, 16), u64(frame.offset), u64(frame.length)];
     case 'end':
-      return [header(FrameType.End, frame.id, 16), u64(frame.dataBytes), Buffer.from(frame.checksum, 'hex')];
+      const sum = Buffer.alloc(8);
+      sum.writeBigUInt64LE(BigInt(`0x${frame.checksum}`));
+      return [header(FrameType.End, frame.id, 16), u64(frame.dataBytes), sum];
     case 'error': {
       const code = Buffer.from(frame.code.slice(0, MAX_CODE), 'latin1');
       const message = Buffer.from(frame.message, 'utf8').subarray(0, MAX_MESSAGE);
@@ -135,7 +137,12 @@ function parsePayload(type: number, id: number, flags: number, p: Buffer): Frame
       return { type: 'hole', id, offset: safeNumber(p.readBigUInt64LE(0), 'offset'), length: safeNumber(p.readBigUInt64LE(8), 'hole length') };
     case FrameType.End:
       need(16);
-      return { type: 'end', id, dataBytes: safeNumber(p.readBigUInt64LE(0), 'data bytes'), checksum: p.subarray(8, 16).toString('hex') };
+      return {
+        type: 'end',
+        id,
+        dataBytes: safeNumber(p.readBigUInt64LE(0), 'data bytes'),
+        checksum: p.readBigUInt64LE(8).toString(16).padStart(16, '0'),
+      };
     case FrameType.Error: {
       if (p.length < 4) throw new StreamFormatError('ERROR frame too short');
       const codeLength = p.readUInt16LE(0);
