@@ -27,6 +27,7 @@
         "native/engine/throttle.cc",
         "native/engine/uring.cc",
         "native/engine/uring_copy.cc",
+        "native/engine/write_behind.cc",
         "native/engine/zero_detect.cc",
         "native/engine/zero_range.cc"
       ],

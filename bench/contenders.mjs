@@ -37,6 +37,28 @@ export function blockcopyCli(args = []) {
   };
 }
 
+/** `blockcopy send SRC | blockcopy recv DST --fsync`: the image through a pipe between two processes. */
+export function blockcopySendRecv() {
+  const quote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  return {
+    id: 'blockcopy-send-recv',
+    label: 'blockcopy send, pipe, recv',
+    family: 'blockcopy',
+    available: () => has('bash') || 'bash not installed',
+    run: (src, dst, { timeoutMs }) =>
+      run(
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          `${quote(process.execPath)} ${quote(CLI)} send ${quote(src)} --quiet | ${quote(process.execPath)} ${quote(CLI)} recv ${quote(dst)} --fsync --quiet`,
+        ],
+        { timeoutMs },
+      ),
+  };
+}
+
 export function dd(flags = [], note = '') {
   return {
     id: `dd${flags.length ? `:${flags.join(' ')}` : ''}`,

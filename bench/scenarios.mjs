@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { blockcopyApi, blockcopyCli, cp, dd, fioLimit, nodeCopyFile, nodePipeline, qemuImg } from './contenders.mjs';
+import { blockcopyApi, blockcopyCli, blockcopySendRecv, cp, dd, fioLimit, nodeCopyFile, nodePipeline, qemuImg } from './contenders.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -107,6 +107,7 @@ export function scenarios(quick) {
       contenders: [
         blockcopyApi('auto'),
         blockcopyCli(),
+        blockcopySendRecv(),
         dd(['conv=sparse'], 'without conv=sparse dd writes every hole out'),
         cp(),
         qemuImg(),

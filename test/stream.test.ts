@@ -327,7 +327,7 @@ describe('send and receive', () => {
     const src = sparseImage('tcp.img');
     const dst = tmp.file('tcp.out');
     const { client, server, close } = await socketPair();
-    const received = bc.receive(server, dst);
+    const received = bc.receive(server, dst, { fsync: 'full' }); // with write-behind as data arrives
     const sent = bc.send(src, client, { name: 'tcp.img' });
     const [r, s] = await Promise.all([received, sent]);
     close();

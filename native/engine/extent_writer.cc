@@ -27,6 +27,7 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
     return s;
   }
   zeroer_.emplace(fd_.get(), info_.type);
+  write_behind_.emplace(fd_.get(), options.fsync != SyncMode::None, options.offset);
   return Status::Ok();
 }
 
@@ -104,6 +105,8 @@ Status ExtentWriter::write_gathered(uint64_t rel, std::vector<iovec> pieces) {
     }
     while (first < pieces.size() && pieces[first].iov_len == 0) first++;
   }
+  // Pieces arrive in order, so everything below here is written.
+  write_behind_->reached(options_.offset + rel + total);
   return Status::Ok();
 }
 

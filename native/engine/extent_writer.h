@@ -14,6 +14,7 @@
 #include "file.h"
 #include "request.h"
 #include "status.h"
+#include "write_behind.h"
 #include "zero_range.h"
 
 namespace blockcopy {
@@ -57,6 +58,7 @@ class ExtentWriter {
   bool created_ = false;
   uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
   std::optional<RangeZeroer> zeroer_;
+  std::optional<WriteBehind> write_behind_;
   uint64_t written_ = 0, skipped_ = 0;
   ImageChecksum sum_;
 };
