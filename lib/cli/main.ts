@@ -1,122 +1,271 @@
 #!/usr/bin/env node
-// The `blockcopy` command: copy SRC DST, and send/recv for streaming images.
-import { parseArgs } from 'node:util';
+// The `blockcopy` command: copy (the default), send, recv, map and help.
+// Arguments are parsed with Node's own util.parseArgs; sizes by sizes.ts.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { copy } from '../copy';
+import { extents } from '../extents';
 import { receive, send } from '../stream/connection';
-import type { SparseMode } from '../types';
+import type { BackendName, CopyOptions, SparseMode, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';
-import { EXIT_OK, EXIT_USAGE, watch } from './watch';
+import { HELP, USAGE } from './help';
+import { shellQuote } from './shell';
+import { parseSize, SizeError } from './sizes';
+import { chooseDisplay, type Display, EXIT_OK, EXIT_USAGE, watch } from './watch';
 
-const USAGE = `Usage: blockcopy SRC DST [--fsync | --fdatasync] [--json] [--quiet]
-       blockcopy send FILE [--sparse MODE] [--name NAME] [--json] [--quiet] > stream
-       blockcopy recv FILE [--fsync | --fdatasync] [--json] [--quiet] < stream
+type Command = keyof typeof HELP;
 
-Copies SRC (a file or block device) to DST, keeping holes as holes; or sends
-FILE as a sparse image stream on stdout, or writes one read from stdin into
-FILE (blockcopy send disk.img | ssh host blockcopy recv disk.img).
+class UsageError extends Error {}
 
-  --fsync      flush the destination (data and metadata) before exiting
-  --fdatasync  flush the destination's data before exiting
-  --sparse     send: auto (holes), always (zero blocks too) or never
-  --name       send: a name for the receiver
-  --json       one JSON object per progress report, then the result, one per
-               line (on stderr for send, whose stdout is the stream)
-  --quiet      print nothing but errors
-  --help       show this help
-  --version    print the version
+const OUTPUT = {
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  progress: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-Exit status: 0 done, 1 copy, stream or system error, 2 bad usage, 130 cancelled.`;
+const COPY_OPTIONS = {
+  ...OUTPUT,
+  sparse: { type: 'string' },
+  offset: { type: 'string' },
+  seek: { type: 'string' },
+  length: { type: 'string' },
+  bs: { type: 'string' },
+  'queue-depth': { type: 'string' },
+  bwlimit: { type: 'string' },
+  direct: { type: 'boolean' },
+  fsync: { type: 'boolean' },
+  fdatasync: { type: 'boolean' },
+  backend: { type: 'string' },
+  'no-reflink': { type: 'boolean' },
+  size: { type: 'string' },
+  'no-truncate': { type: 'boolean' },
+  force: { type: 'boolean' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+const SEND_OPTIONS = { ...OUTPUT, sparse: { type: 'string' }, name: { type: 'string' } } as const;
+const RECV_OPTIONS = { ...OUTPUT, fsync: { type: 'boolean' }, fdatasync: { type: 'boolean' } } as const;
+const MAP_OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-function usageError(message: string): number {
-  process.stderr.write(`blockcopy: ${message}\n${USAGE}\n`);
-  return EXIT_USAGE;
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function size(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseSize(text, flag);
+  } catch (e) {
+    if (e instanceof SizeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function choice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${flag}: '${text}' is not one of ${choices.join(', ')}`);
+  return text as T;
+}
+
+function display(values: { json?: boolean; quiet?: boolean; progress?: boolean }): { display: Display; lineInterval: number } {
+  const chosen = [values.json && '--json', values.quiet && '--quiet', values.progress && '--progress'].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} do not go together`);
+  // --progress: status lines every second even when stderr is not a terminal.
+  return { display: chooseDisplay(values), lineInterval: values.progress ? 1 : 5 };
+}
+
+function syncMode(values: { fsync?: boolean; fdatasync?: boolean }): SyncMode {
+  if (values.fsync && values.fdatasync) throw new UsageError('--fsync and --fdatasync do not go together');
+  return values.fsync ? 'full' : values.fdatasync ? 'data' : 'none';
 }
 
 function elapsed(r: { elapsedMs: number; rate: number }): string {
   return `in ${formatDuration(r.elapsedMs / 1000)} (${formatBytes(r.rate)}/s`;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        fsync: { type: 'boolean' },
-        fdatasync: { type: 'boolean' },
-        sparse: { type: 'string' },
-        name: { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-      },
-    });
-  } catch (e) {
-    return usageError((e as Error).message);
+// ---- copy ----------------------------------------------------------------------
+
+/** The command that finishes a cancelled copy: same flags, moved to where it stopped. */
+function resumeCommand(args: string[], src: string, dst: string, options: CopyOptions, resumeOffset: number): string {
+  const srcOffset = options.srcOffset ?? 0;
+  const done = resumeOffset - srcOffset;
+  const keep: string[] = [];
+  // Flags that do not move the range carry over as they were given.
+  const moved = new Set(['--offset', '--seek', '--length', '--size', '--no-truncate']);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const name = a.split('=')[0]!;
+    if (a === src || a === dst || a === 'copy') continue;
+    if (moved.has(name)) {
+      if (!a.includes('=') && name !== '--no-truncate') i++;
+      continue;
+    }
+    keep.push(a);
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return EXIT_OK;
-  }
+  const parts = ['blockcopy', src, dst, '--offset', String(resumeOffset), '--seek', String((options.dstOffset ?? 0) + done)];
+  if (options.length !== undefined) parts.push('--length', String(options.length - done));
+  parts.push('--no-truncate', ...keep);
+  return parts.map(shellQuote).join(' ');
+}
+
+async function copyCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, COPY_OPTIONS);
+  if (values.help) return printHelp('copy');
   if (values.version) {
     process.stdout.write(`${version()}\n`);
     return EXIT_OK;
   }
-  if (values.json && values.quiet) return usageError('--json and --quiet do not go together');
-  if (values.fsync && values.fdatasync) return usageError('--fsync and --fdatasync do not go together');
-  const fsync = values.fsync ? 'full' : values.fdatasync ? 'data' : 'none';
-  const command = positionals[0] === 'send' || positionals[0] === 'recv' ? positionals[0] : 'copy';
-  const common = { json: values.json === true, quiet: values.quiet === true };
-  if (command !== 'send' && (values.sparse !== undefined || values.name !== undefined)) {
-    return usageError('--sparse and --name are options of send');
-  }
+  const files = positionals[0] === 'copy' ? positionals.slice(1) : positionals;
+  if (files.length !== 2) throw new UsageError('expected SRC and DST');
+  const [src, dst] = files as [string, string];
+  const shown = display(values);
+  const options: CopyOptions = { fsync: syncMode(values) };
+  const set = <K extends keyof CopyOptions>(key: K, value: CopyOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('sparse', choice<SparseMode>(values.sparse, '--sparse', ['auto', 'always', 'never']));
+  set('srcOffset', size(values.offset, '--offset'));
+  set('dstOffset', size(values.seek, '--seek'));
+  set('length', size(values.length, '--length'));
+  set('blockSize', size(values.bs, '--bs'));
+  set('queueDepth', size(values['queue-depth'], '--queue-depth'));
+  set('bandwidth', size(values.bwlimit, '--bwlimit'));
+  set('dstSize', size(values.size, '--size'));
+  set('backend', choice<BackendName>(values.backend, '--backend', ['auto', 'io_uring', 'pread', 'copy_file_range']));
+  if (values.direct) options.direct = true;
+  if (values['no-reflink']) options.reflink = 'never';
+  if (values['no-truncate']) options.truncate = false;
+  if (values.force) options.force = true;
+  if (shown.display === 'bar') options.progressInterval = 100;
 
+  let job;
   try {
-    if (command === 'send') {
-      if (positionals.length !== 2) return usageError('send expects one FILE');
-      if (process.stdout.isTTY) return usageError('send writes a binary stream: redirect stdout to a file or a pipe');
-      const job = send(positionals[1]!, process.stdout, {
-        sparse: values.sparse as SparseMode | undefined,
-        name: values.name ?? '',
-        end: false,
-      });
-      return await watch(job, {
-        ...common,
-        jsonOut: process.stderr,
-        summary: (r) => `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ${formatBytes(r.bytesSkipped)} as holes, ${elapsed(r)})`,
-        cancelled: () => 'cancelled; the receiver has been told',
-      });
-    }
-    if (command === 'recv') {
-      if (positionals.length !== 2) return usageError('recv expects one FILE');
-      const job = receive(process.stdin, positionals[1]!, { fsync });
-      return await watch(job, {
-        ...common,
-        jsonOut: process.stdout,
-        summary: (r) => `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified, ${elapsed(r)})`,
-        cancelled: () => 'cancelled; the destination is incomplete',
-      });
-    }
-    if (positionals.length !== 2) return usageError('expected SRC and DST');
-    const [src, dst] = positionals as [string, string];
-    const job = copy(src, dst, { fsync });
-    return await watch(job, {
-      ...common,
-      jsonOut: process.stdout,
-      summary: (r) =>
-        `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written, ` +
-        `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})`,
-      cancelled: (e) => `cancelled; every byte below offset ${e.resumeOffset ?? 0} is copied`,
-    });
+    job = copy(src, dst, options);
   } catch (e) {
-    return usageError((e as Error).message); // arguments the API refused, e.g. SRC is DST
+    throw new UsageError((e as Error).message); // arguments the API refused, e.g. SRC is DST
+  }
+  return watch(job, {
+    ...shown,
+    jsonOut: process.stdout,
+    summary: (r) =>
+      `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written, ` +
+      `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})`,
+    cancelled: (e) => {
+      const at = e.resumeOffset ?? options.srcOffset ?? 0;
+      return (
+        `cancelled after ${formatBytes(e.bytesDone ?? 0)} of data; every source byte below offset ${at} is copied.\n` +
+        `To finish the copy, run:\n  ${resumeCommand(args, src, dst, options, at)}`
+      );
+    },
+  });
+}
+
+// ---- send / recv -----------------------------------------------------------------
+
+async function sendCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, SEND_OPTIONS);
+  if (values.help) return printHelp('send');
+  if (positionals.length !== 2) throw new UsageError('send expects one FILE');
+  if (process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
+  const shown = display(values);
+  const job = send(positionals[1]!, process.stdout, {
+    sparse: choice<SparseMode>(values.sparse, '--sparse', ['auto', 'always', 'never']) ?? 'auto',
+    name: values.name ?? '',
+    end: false,
+  });
+  return watch(job, {
+    ...shown,
+    jsonOut: process.stderr,
+    summary: (r) => `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ${formatBytes(r.bytesSkipped)} as holes, ${elapsed(r)})`,
+    cancelled: () => 'cancelled; the receiver has been told',
+  });
+}
+
+async function recvCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, RECV_OPTIONS);
+  if (values.help) return printHelp('recv');
+  if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
+  const shown = display(values);
+  const job = receive(process.stdin, positionals[1]!, { fsync: syncMode(values) });
+  return watch(job, {
+    ...shown,
+    jsonOut: process.stdout,
+    summary: (r) =>
+      `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
+      `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified, ${elapsed(r)})`,
+    cancelled: () => 'cancelled; the destination is incomplete',
+  });
+}
+
+// ---- map -------------------------------------------------------------------------
+
+async function mapCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, MAP_OPTIONS);
+  if (values.help) return printHelp('map');
+  if (positionals.length !== 2) throw new UsageError('map expects one FILE');
+  const file = positionals[1]!;
+  const list = await extents(file);
+  const data = list.filter((e) => e.type === 'data').reduce((n, e) => n + e.length, 0);
+  const size = list.reduce((n, e) => n + e.length, 0);
+  const totals = { size, dataBytes: data, holeBytes: size - data, dataExtents: list.filter((e) => e.type === 'data').length };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ file, extents: list, ...totals })}\n`);
+    return EXIT_OK;
+  }
+  const width = String(size).length;
+  process.stdout.write(`${'offset'.padStart(width)}  ${'length'.padStart(width)}  type\n`);
+  for (const e of list) {
+    process.stdout.write(`${String(e.offset).padStart(width)}  ${String(e.length).padStart(width)}  ${e.type.padEnd(4)}  (${formatBytes(e.length)})\n`);
+  }
+  const share = size > 0 ? ((100 * data) / size).toFixed(1) : '0.0';
+  process.stdout.write(
+    `${file}: ${formatBytes(size)}, ${formatBytes(data)} of data in ${totals.dataExtents} extents (${share}%), ${formatBytes(size - data)} of holes\n`,
+  );
+  return EXIT_OK;
+}
+
+// ---- dispatch --------------------------------------------------------------------
+
+function printHelp(command?: string): number {
+  if (command === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  const text = HELP[command as Command];
+  if (!text) throw new UsageError(`no command '${command}' (commands: ${Object.keys(HELP).join(', ')})`);
+  process.stdout.write(`${text}\n`);
+  return EXIT_OK;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  try {
+    if (argv.length === 0) throw new UsageError('expected SRC and DST, or a command');
+    if (first === undefined && (argv.includes('--help') || argv.includes('-h'))) return printHelp();
+    switch (first) {
+      case 'help':
+        return printHelp(argv.filter((a) => !a.startsWith('-'))[1]);
+      case 'send':
+        return await sendCommand(argv);
+      case 'recv':
+        return await recvCommand(argv);
+      case 'map':
+        return await mapCommand(argv);
+      default:
+        return await copyCommand(argv);
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`blockcopy: ${e.message}\nTry 'blockcopy --help'.\n`);
+    return EXIT_USAGE;
   }
 }
 
@@ -125,7 +274,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`blockcopy: ${(e as Error).stack ?? String(e)}\n`);
+    const error = e as Error;
+    process.stderr.write(`blockcopy: ${error.message ?? String(e)}\n`);
     process.exitCode = 1;
   },
 );

@@ -1,5 +1,7 @@
-// Following a job from the command line: progress on the terminal or as JSON
-// lines, a clean stop on Ctrl-C, and the exit status.
+// Following a job from the command line: a progress bar on a terminal,
+// status lines elsewhere, JSON lines on request; SIGUSR1 prints a status line
+// (dd's convention); Ctrl-C stops cleanly. Returns the exit status.
+import { SingleBar } from 'cli-progress';
 import { AbortError } from '../errors';
 import type { JobBase } from '../job_base';
 import type { Progress } from '../types';
@@ -10,9 +12,12 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CANCELLED = 130;
 
+export type Display = 'bar' | 'lines' | 'json' | 'quiet';
+
 export interface WatchOptions<R> {
-  json: boolean;
-  quiet: boolean;
+  display: Display;
+  /** Seconds between status lines when not on a terminal. */
+  lineInterval?: number;
   /** Where JSON lines go: stdout, unless stdout carries data (send). */
   jsonOut: NodeJS.WritableStream;
   summary: (result: R) => string;
@@ -20,43 +25,95 @@ export interface WatchOptions<R> {
   cancelled: (error: AbortError) => string;
 }
 
+/** --quiet / --json / --progress and whether stderr is a terminal decide how progress is shown. */
+export function chooseDisplay(flags: { quiet?: boolean; json?: boolean; progress?: boolean }): Display {
+  if (flags.json) return 'json';
+  if (flags.quiet) return 'quiet';
+  if (process.stderr.isTTY) return 'bar';
+  return 'lines';
+}
+
 export function statusLine(p: Progress): string {
   const percent = p.bytesTotal > 0 ? (100 * p.bytesDone) / p.bytesTotal : 100;
   const eta = p.etaSeconds === null ? '--:--' : formatDuration(p.etaSeconds);
-  return `${percent.toFixed(1).padStart(5)}%  ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}  ${formatBytes(p.rate)}/s  ETA ${eta}`;
+  return `${percent.toFixed(1).padStart(5)}%  ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}  ${formatBytes(p.rate)}/s  ETA ${eta}  (${formatDuration(p.elapsedMs / 1000)} elapsed)`;
+}
+
+function barPayload(p: Progress) {
+  return {
+    done: formatBytes(p.bytesDone),
+    all: formatBytes(p.bytesTotal),
+    speed: `${formatBytes(p.rate)}/s`,
+    left: p.etaSeconds === null ? '--:--' : formatDuration(p.etaSeconds),
+  };
+}
+
+/** The terminal bar: percent, bytes done of total, rate and ETA, redrawn in place. */
+function makeBar(): SingleBar {
+  return new SingleBar({
+    stream: process.stderr,
+    format: '{bar} {percentage}% | {done} of {all} | {speed} | ETA {left}',
+    barCompleteChar: '#',
+    barIncompleteChar: '-',
+    barsize: 30,
+    hideCursor: true,
+    clearOnComplete: false,
+    // Redrawn from our own reports; cli-progress's ETA is replaced by the engine's.
+    etaBuffer: 1,
+    fps: 10,
+  });
 }
 
 export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions<R>): Promise<number> {
-  const tty = process.stderr.isTTY === true && !o.quiet && !o.json;
   const line = (value: object) => o.jsonOut.write(`${JSON.stringify(value)}\n`);
-  if (o.json) job.on('progress', (p) => line({ type: 'progress', ...p }));
-  else if (tty) job.on('progress', (p) => process.stderr.write(`\r${statusLine(p)}\x1b[K`));
+  let bar: SingleBar | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (o.display === 'json') job.on('progress', (p) => line({ type: 'progress', ...p }));
+  if (o.display === 'bar') {
+    job.on('progress', (p) => {
+      if (!bar) {
+        bar = makeBar();
+        bar.start(Math.max(p.bytesTotal, 1), 0, barPayload(p));
+      }
+      bar.setTotal(Math.max(p.bytesTotal, 1));
+      bar.update(p.bytesDone, barPayload(p));
+    });
+  }
+  if (o.display === 'lines') {
+    timer = setInterval(() => process.stderr.write(`${statusLine(job.progress())}\n`), (o.lineInterval ?? 5) * 1000);
+  }
 
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
     void job.cancel({ wait: false });
   };
+  const onStatus = () => process.stderr.write(`${statusLine(job.progress())}\n`);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGUSR1', onStatus);
+  const stopShowing = () => {
+    if (timer) clearInterval(timer);
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGUSR1', onStatus);
+  };
   try {
     const result = await job;
-    if (tty) process.stderr.write('\n');
-    if (o.json) line({ type: 'result', ...result });
-    else if (!o.quiet) process.stderr.write(`${o.summary(result)}\n`);
+    stopShowing();
+    if (o.display === 'json') line({ type: 'result', ...result });
+    else if (o.display !== 'quiet') process.stderr.write(`${o.summary(result)}\n`);
     return EXIT_OK;
   } catch (e) {
-    if (tty) process.stderr.write('\n');
+    stopShowing();
     const error = e as Error & { code?: string; resumeOffset?: number };
-    if (o.json) line({ type: 'error', code: error.code, message: error.message, resumeOffset: error.resumeOffset });
+    if (o.display === 'json') line({ type: 'error', code: error.code, message: error.message, resumeOffset: error.resumeOffset });
     if (error instanceof AbortError || interrupted) {
       process.stderr.write(`blockcopy: ${o.cancelled(error as AbortError)}\n`);
       return EXIT_CANCELLED;
     }
     process.stderr.write(`blockcopy: ${error.message}\n`);
     return EXIT_FAILED;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
 }

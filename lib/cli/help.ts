@@ -1,0 +1,73 @@
+// What `blockcopy --help` and `blockcopy help COMMAND` print.
+export const USAGE = `Usage: blockcopy SRC DST [options]          copy, keeping holes as holes
+       blockcopy send FILE [options] > stream   write FILE as a sparse image stream
+       blockcopy recv FILE [options] < stream   write a stream's image into FILE
+       blockcopy map FILE [--json]              the data extents and holes of FILE
+       blockcopy help COMMAND                   options of copy, send, recv or map
+
+  blockcopy disk.img /dev/sdb --force --fsync
+  blockcopy part.img out.img --seek 1MiB --size 8G --no-truncate
+  blockcopy send disk.img | ssh host blockcopy recv disk.img
+
+Sizes take dd and IEC suffixes: 512, 4K, 1M, 1.5G, 2GiB (powers of 1024), 10MB (of 1000).
+Exit status: 0 done, 1 copy, stream or system error, 2 bad usage, 130 cancelled.
+--version prints the version.`;
+
+const OUTPUT = `Output (on stderr; JSON on stdout):
+  --progress        status lines every second even when stderr is not a terminal
+                    (on a terminal a progress bar is the default)
+  --quiet, -q       print nothing but errors
+  --json            one JSON object per progress report, then the result (or error)
+  SIGUSR1           prints a status line, as dd does; Ctrl-C cancels cleanly`;
+
+export const HELP = {
+  copy: `Usage: blockcopy [copy] SRC DST [options]
+
+Copies SRC (a file or block device) to DST. Holes stay holes; the kernel's
+fast paths (reflink, copy_file_range) are used where they fit.
+
+  --sparse MODE     auto (source holes stay holes, the default), always (all-zero
+                    blocks become holes too) or never (write every byte)
+  --offset SIZE     start reading SRC here (dd's skip, in bytes)
+  --seek SIZE       start writing DST here (dd's seek, in bytes)
+  --length SIZE     copy this many bytes (default: to the end of SRC)
+  --bs SIZE         I/O size, a multiple of 4K (default 1M)
+  --queue-depth N   io_uring requests in flight (default 16, 64 with --direct)
+  --bwlimit RATE    at most RATE bytes per second, e.g. 50M
+  --direct          O_DIRECT on both ends
+  --fsync           flush DST (data and metadata) before exiting
+  --fdatasync       flush DST's data before exiting
+  --backend B       auto, io_uring, pread or copy_file_range
+  --no-reflink      never share extents, always copy the data
+  --size SIZE       set DST's size first (a resize tool's bigger image)
+  --no-truncate     keep DST's size and its bytes outside the range (the default
+                    when --offset, --seek, --length or --size is given)
+  --force           write to a block device even if it is mounted or in use
+
+${OUTPUT}
+
+Ctrl-C prints how far the copy got and the exact command that finishes it.`,
+  send: `Usage: blockcopy send FILE [options] > stream
+
+Writes FILE to stdout as a sparse image stream (docs/stream-format.md):
+holes travel as a few bytes. stdout must be a pipe or a file.
+
+  --sparse MODE     auto (default), always (zero blocks travel as holes) or never
+  --name NAME       a name for the receiver
+
+${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stream')}`,
+  recv: `Usage: blockcopy recv FILE [options] < stream
+
+Reads an image stream from stdin and writes it into FILE, holes as holes,
+and verifies the stream's checksum against what was written.
+
+  --fsync           flush FILE (data and metadata) before exiting
+  --fdatasync       flush FILE's data before exiting
+
+${OUTPUT}`,
+  map: `Usage: blockcopy map FILE [--json]
+
+Lists the data extents and holes of FILE (a file or block device), with
+totals, like filefrag or bmaptool. --json prints one object:
+{ file, extents: [{ offset, length, type }], size, dataBytes, holeBytes, dataExtents }.`,
+} as const;
