@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bc, isRoot, isZero, makeSparse, MiB, readAt, scratch, sha256, USER_SPACE_BACKENDS } from './helpers';
+import path from 'node:path';
+import { bc, isRoot, isZero, makeSparse, MiB, readAt, ROOT, runNode, scratch, sha256, USER_SPACE_BACKENDS } from './helpers';
 
 const tmp = scratch('blockdev');
 const DEVICE_SIZE = 64 * MiB;
@@ -116,6 +117,22 @@ describe.skipIf(!enabled)('block devices', () => {
       await expect(bc.copy(src, device).done).rejects.toMatchObject({ code: 'EBUSY', syscall: 'open', path: device });
       expect(sha256(device, 0, 1 * MiB)).toBe(before);
       await bc.copy(src, device, { force: true });
+      expect(sha256(device, 0, 1 * MiB)).toBe(sha256(src));
+    } finally {
+      fs.closeSync(holder);
+    }
+  });
+
+  it('the CLI: --force reaches the engine (EBUSY without it, exit 1; copied with it)', () => {
+    const src = tmp.file('cli-busy.src');
+    makeSparse(src, 1 * MiB, [[0, 1 * MiB]]);
+    const holder = fs.openSync(device, fs.constants.O_RDONLY | fs.constants.O_EXCL);
+    try {
+      const refused = runNode([path.join(ROOT, 'dist', 'cli', 'main.js'), src, device]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain(`EBUSY: resource busy or locked, open '${device}'`);
+      const forced = runNode([path.join(ROOT, 'dist', 'cli', 'main.js'), src, device, '--force', '--quiet']);
+      expect(forced.status, forced.stderr).toBe(0);
       expect(sha256(device, 0, 1 * MiB)).toBe(sha256(src));
     } finally {
       fs.closeSync(holder);

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bc, isRoot, makeSparse, MiB, scratch, sha256 } from './helpers';
+import { bc, isRoot, makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
 
 const tmp = scratch('reflink');
 
@@ -101,6 +101,20 @@ describe.each(filesystems.map((f) => f.name))('on %s', (name) => {
     const r = bc.copySync(src, path.join(dir, 'never.dst'), { reflink: 'never', backend: 'pread' });
     expect(r.backend).toBe('pread');
     expect(sha256(path.join(dir, 'never.dst'))).toBe(sha256(src));
+  });
+
+  it('the CLI shares extents by default and not with --no-reflink', (ctx) => {
+    const dir = mounted[name];
+    if (!dir) return ctx.skip();
+    const src = path.join(dir, 'cli.src');
+    makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
+    const backend = (...flags: string[]) => {
+      const r = runNode([path.join(ROOT, 'dist', 'cli', 'main.js'), src, path.join(dir, `cli${flags.length}.dst`), '--json', ...flags]);
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { backend: string }).backend;
+    };
+    expect(backend()).toBe('reflink');
+    expect(backend('--no-reflink')).not.toBe('reflink');
   });
 });
 
