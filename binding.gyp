@@ -36,7 +36,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"]
     }
   ]
 }
