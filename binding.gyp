@@ -1,4 +1,5 @@
 {
+  "variables": { "sanitize%": "false" },
   "targets": [
     {
       "target_name": "blockcopy",
@@ -37,7 +38,14 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"],
-      "ldflags": ["-static-libstdc++", "-static-libgcc"]
+      "ldflags": ["-static-libstdc++", "-static-libgcc"],
+      "conditions": [
+        ["sanitize=='true'", {
+          "cflags_cc+": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
+          "ldflags+": ["-fsanitize=address,undefined"],
+          "ldflags!": ["-static-libstdc++", "-static-libgcc"]
+        }]
+      ]
     }
   ]
 }

@@ -49,4 +49,36 @@ describe('in a process', () => {
     expect(exitedAt - completedAt).toBeLessThan(1000);
     expect(sha256(dst)).toBe(sha256(src));
   });
+
+  it('terminating a worker thread with copies running and queued: no crash, no write afterwards', () => {
+    const src = tmp.file('teardown.src');
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]]);
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'worker-'));
+    const r = runNode([fixture('teardown.cjs'), 'worker', src, dir]);
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const seen = JSON.parse(r.stdout) as { code: number; atTerminate: Array<[string, number]>; later: Array<[string, number]> };
+    expect(seen.code).toBe(1); // worker.terminate() resolves with exit code 1
+    expect(seen.later).toEqual(seen.atTerminate);
+    // Two queue jobs and the plain copy had started; the two queued ones never touched a file.
+    const names = seen.later.map(([f]) => f).sort();
+    expect(names).toEqual(['job-0.dst', 'job-1.dst', 'plain.dst']);
+    for (const [, size] of seen.later) expect(size).toBeLessThan(16 * MiB);
+  });
+
+  it('process.exit() with copies running and queued exits at once with its code, no crash', () => {
+    const src = tmp.file('exit.src');
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]]);
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'exit-'));
+    const started = Date.now();
+    const r = runNode([fixture('teardown.cjs'), 'exit', src, dir]);
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(7);
+    expect(Date.now() - started).toBeLessThan(5000); // not after the 2 s the copies would need
+    const sizes = fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).size] as const);
+    expect(sizes.map(([f]) => f).sort()).toEqual(['job-0.dst', 'job-1.dst', 'plain.dst']);
+    for (const [, size] of sizes) expect(size).toBeLessThan(16 * MiB);
+  });
 });
