@@ -1,5 +1,5 @@
 {
-  "variables": { "sanitize%": "false" },
+  "variables": { "sanitize%": "false", "faults%": "false" },
   "targets": [
     {
       "target_name": "blockcopy",
@@ -21,6 +21,7 @@
         "native/engine/extent_reader.cc",
         "native/engine/extent_writer.cc",
         "native/engine/extents_of.cc",
+        "native/engine/fault_injection.cc",
         "native/engine/file.cc",
         "native/engine/pread_io.cc",
         "native/engine/progress.cc",
@@ -40,6 +41,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"],
       "ldflags": ["-static-libstdc++", "-static-libgcc"],
       "conditions": [
+        ["faults=='true'", { "defines": ["BLOCKCOPY_FAULT_INJECTION"] }],
         ["sanitize=='true'", {
           "cflags_cc+": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
           "ldflags+": ["-fsanitize=address,undefined"],

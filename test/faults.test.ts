@@ -1,11 +1,13 @@
-// Faults the system throws at a copy: a filesystem that fills up mid-copy,
-// under every backend. (Root only: the test mounts a small tmpfs.)
-import { execFileSync } from 'node:child_process';
+// Faults the system throws at a copy, under every backend: a filesystem that
+// fills up mid-copy (root only: the test mounts a small tmpfs), and EIO on
+// read or write at a chosen offset, through a build of the engine with fault
+// injection compiled in (native/engine/fault_injection.h; never the release build).
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CopyError } from '../dist/index';
-import { BACKENDS, bc, isRoot, makeSparse, MiB, scratch, sha256 } from './helpers';
+import { BACKENDS, bc, copySources, isRoot, makeSparse, MiB, scratch, sha256 } from './helpers';
 
 const tmp = scratch('faults');
 const full = path.join(tmp.dir, 'full');
@@ -46,5 +48,79 @@ describe.each(BACKENDS)('a full filesystem, backend %s', (backend) => {
     } finally {
       fs.rmSync(dst, { force: true });
     }
+  });
+});
+
+describe('EIO at a chosen offset (fault-injection build)', () => {
+  const faulty = path.join(tmp.dir, 'faulty');
+  const src = tmp.file('eio.src');
+
+  beforeAll(() => {
+    copySources(faulty);
+    const build = (args: string[]) => execFileSync('npx', args, { cwd: faulty, stdio: 'pipe' });
+    build(['node-gyp', 'rebuild', '--', '-Dfaults=true']);
+    build(['tsc', '-p', 'tsconfig.json']);
+    makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
+  }, 300_000);
+
+  // 256 KiB steps on every path: a bandwidth limit (here far above the disk's)
+  // makes copy_file_range go block by block too, so the fault lands mid-copy.
+  const smallSteps = { blockSize: 256 * 1024, bandwidth: 2 ** 40 };
+
+  /** One copy in a child process (the fault is read from its environment once). */
+  function copyWithFault(fault: string, dst: string, options: object) {
+    const script = `
+      const bc = require(${JSON.stringify(path.join(faulty, 'dist', 'index.js'))});
+      bc.copy(${JSON.stringify(src)}, ${JSON.stringify(dst)}, ${JSON.stringify(options)}).then(
+        (r) => console.log(JSON.stringify({ ok: true, backend: r.backend })),
+        (e) => console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, syscall: e.syscall, path: e.path, resumeOffset: e.resumeOffset })));`;
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, BLOCKCOPY_FAULT: fault }, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as { ok: boolean; name?: string; code?: string; syscall?: string; path?: string; resumeOffset: number };
+  }
+
+  it.each(BACKENDS.filter((b) => b !== 'auto'))('%s: a failing read is EIO on the source, with an exact prefix', (backend) => {
+    const dst = tmp.file(`eio-read-${backend}.dst`);
+    const at = 3 * MiB + 4096;
+    const e = copyWithFault(`read:${at}`, dst, { backend, ...smallSteps });
+    expect(e).toMatchObject({ ok: false, name: 'CopyError', code: 'EIO', path: src });
+    expect(['read', 'copy_file_range']).toContain(e.syscall);
+    expect(e.resumeOffset).toBeLessThanOrEqual(at);
+    expect(e.resumeOffset).toBeGreaterThan(0);
+    expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(src, 0, e.resumeOffset));
+  });
+
+  it.each(BACKENDS.filter((b) => b !== 'auto'))('%s: a failing write is EIO on the destination, with an exact prefix', (backend) => {
+    const dst = tmp.file(`eio-write-${backend}.dst`);
+    const at = 5 * MiB + 12345;
+    const e = copyWithFault(`write:${at}`, dst, { backend, ...smallSteps });
+    expect(e).toMatchObject({ ok: false, name: 'CopyError', code: 'EIO', path: dst });
+    expect(['write', 'copy_file_range']).toContain(e.syscall);
+    expect(e.resumeOffset).toBeLessThanOrEqual(at);
+    expect(e.resumeOffset).toBeGreaterThan(0);
+    expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(src, 0, e.resumeOffset));
+  });
+
+  it('a streamed image whose receiver cannot write reports EIO, and the sender hears it', async () => {
+    const script = `
+      const bc = require(${JSON.stringify(path.join(faulty, 'dist', 'index.js'))});
+      const net = require('node:net');
+      const srv = net.createServer((sock) => bc.receive(sock, ${JSON.stringify(tmp.file('eio-stream.dst'))}).done.catch(() => {}));
+      srv.listen(0, '127.0.0.1', () => {
+        const c = net.connect(srv.address().port, '127.0.0.1');
+        bc.send(${JSON.stringify(src)}, c).then(() => console.log('{"ok":true}'), (e) => { console.log(JSON.stringify({ ok: false, name: e.name, code: e.code })); srv.close(); });
+      });`;
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, BLOCKCOPY_FAULT: `write:${2 * MiB}` }, encoding: 'utf8', timeout: 60_000 });
+    expect(JSON.parse(r.stdout)).toEqual({ ok: false, name: 'RemoteError', code: 'EIO' });
+  });
+
+  it('the release build has no fault injection', () => {
+    const dst = tmp.file('release.dst');
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))}).copySync(${JSON.stringify(src)}, ${JSON.stringify(dst)}, { backend: 'pread' })`], {
+      env: { ...process.env, BLOCKCOPY_FAULT: 'read:0' },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(dst)).toBe(sha256(src));
   });
 });

@@ -110,3 +110,15 @@ export function runNode(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 1
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * A copy of the package's sources in `dir` (node_modules linked, not copied),
+ * for builds that must not touch this checkout's build/ or dist/.
+ */
+export function copySources(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'lib', 'native', 'docs', 'README.md', 'LICENSE']) {
+    fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+}

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSparse, MiB, ROOT, scratch, sha256 } from './helpers';
+import { copySources, makeSparse, MiB, scratch, sha256 } from './helpers';
 
 const tmp = scratch('package');
 afterAll(() => tmp.cleanup());
@@ -49,11 +49,7 @@ beforeAll(() => {
   // the suites running beside this one. prepack builds dist/ and the prebuild,
   // so the tarball always carries them.
   const sources = path.join(tmp.dir, 'sources');
-  fs.mkdirSync(sources);
-  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'lib', 'native', 'docs', 'README.md', 'LICENSE']) {
-    fs.cpSync(path.join(ROOT, entry), path.join(sources, entry), { recursive: true });
-  }
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(sources, 'node_modules'));
+  copySources(sources);
   npm(['pack', '--pack-destination', tmp.dir], sources);
   const packed = fs.readdirSync(tmp.dir).filter((f) => f.endsWith('.tgz'));
   expect(packed).toHaveLength(1);

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "fault_injection.h"
+
 namespace blockcopy {
 
 static bool means_unsupported(int err) {
@@ -16,6 +18,10 @@ Status copy_range_in_kernel(int src, uint64_t src_pos, int dst, uint64_t dst_pos
   *unsupported = false;
   *copied = 0;
   while (*copied < length) {
+    if (fault_at(FaultOp::Read, src_pos + *copied, length - *copied))
+      return Status::Sys(EIO, "copy_file_range", Side::Source);
+    if (fault_at(FaultOp::Write, dst_pos + *copied, length - *copied))
+      return Status::Sys(EIO, "copy_file_range", Side::Destination);
     loff_t in = static_cast<loff_t>(src_pos + *copied);
     loff_t out = static_cast<loff_t>(dst_pos + *copied);
     ssize_t n = copy_file_range(src, &in, dst, &out, length - *copied, 0);

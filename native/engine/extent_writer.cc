@@ -1,5 +1,7 @@
 #include "extent_writer.h"
 
+#include "fault_injection.h"
+
 #include <limits.h>
 #include <unistd.h>
 
@@ -84,6 +86,7 @@ Status ExtentWriter::write_gathered(uint64_t rel, std::vector<iovec> pieces) {
   uint64_t done = 0;
   while (first < pieces.size()) {
     const int count = static_cast<int>(std::min<size_t>(pieces.size() - first, IOV_MAX));
+    if (fault_at(FaultOp::Write, options_.offset + rel + done, total - done)) return Status::Sys(EIO, "write", Side::Destination);
     const ssize_t n = pwritev(fd_.get(), pieces.data() + first, count, static_cast<off_t>(options_.offset + rel + done));
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -4,11 +4,17 @@
 
 #include <cerrno>
 
+#include "fault_injection.h"
+
 namespace blockcopy {
 
 Status read_fully(int fd, unsigned char* buf, size_t length, uint64_t offset, size_t* got) {
   size_t done = 0;
   while (done < length) {
+    if (fault_at(FaultOp::Read, offset + done, length - done)) {
+      *got = done;
+      return Status::Sys(EIO, "read", Side::Source);
+    }
     ssize_t n = pread(fd, buf + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -25,6 +31,7 @@ Status read_fully(int fd, unsigned char* buf, size_t length, uint64_t offset, si
 Status write_fully(int fd, const unsigned char* buf, size_t length, uint64_t offset) {
   size_t done = 0;
   while (done < length) {
+    if (fault_at(FaultOp::Write, offset + done, length - done)) return Status::Sys(EIO, "write", Side::Destination);
     ssize_t n = pwrite(fd, buf + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -1,5 +1,7 @@
 #include "uring_copy.h"
 
+#include "fault_injection.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -109,6 +111,13 @@ void UringCopier::on_write(Slot& slot, int32_t res, ChunkHandler& handler) {
   finish(slot);
 }
 
+// Test builds only (fault_injection.h): the bytes this completion moved.
+bool UringCopier::injected(const Slot& slot, bool reading, int32_t res) const {
+  if (reading) return fault_at(FaultOp::Read, slot.src_pos + slot.got, static_cast<uint64_t>(res));
+  const Segment& w = slot.writes[slot.write_index];
+  return fault_at(FaultOp::Write, slot.dst_pos + w.offset + slot.write_done, static_cast<uint64_t>(res));
+}
+
 void UringCopier::on_completion(Slot& slot, int32_t res, ChunkHandler& handler) {
   in_flight_--;
   const bool reading = slot.state == State::Reading;
@@ -119,6 +128,7 @@ void UringCopier::on_completion(Slot& slot, int32_t res, ChunkHandler& handler) 
       submit_write(slot);
     return;
   }
+  if (res > 0 && injected(slot, reading, res)) res = -EIO;
   if (res < 0) {
     if (error_.ok())
       error_ = reading ? Status::Sys(-res, "read", Side::Source) : Status::Sys(-res, "write", Side::Destination);

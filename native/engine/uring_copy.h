@@ -42,6 +42,7 @@ class UringCopier {
 
   void submit_read(Slot& slot);
   void submit_write(Slot& slot);
+  bool injected(const Slot& slot, bool reading, int32_t res) const;
   void on_completion(Slot& slot, int32_t res, ChunkHandler& handler);
   void on_read(Slot& slot, int32_t res, ChunkHandler& handler);
   void on_write(Slot& slot, int32_t res, ChunkHandler& handler);
