@@ -124,3 +124,54 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
     expect(sha256(dst)).toBe(sha256(src));
   });
 });
+
+describe('the source changes during the copy', () => {
+  it.each(BACKENDS)('%s: a source that shrinks mid-copy is a clear error, the prefix exact', async (backend) => {
+    const src = tmp.file(`shrink-${backend}.src`);
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]]);
+    const kept = sha256(src, 0, 8 * MiB);
+    const dst = tmp.file(`shrink-${backend}.dst`);
+    // 8 MiB/s: the cut at 8 MiB comes about a second before the copy could reach it.
+    const job = bc.copy(src, dst, { backend, bandwidth: 8 * MiB, blockSize: 256 * 1024, progressInterval: 10 });
+    await new Promise<void>((resolve) => job.on('progress', (p) => p.bytesDone >= 1 * MiB && resolve()));
+    expect(job.progress().bytesDone).toBeLessThan(8 * MiB);
+    fs.truncateSync(src, 8 * MiB);
+    const error = (await job.done.catch((e: unknown) => e)) as CopyError;
+    expect(error).toMatchObject({ name: 'CopyError', code: 'EIO', path: src });
+    expect(error.message).toMatch(/shrink/);
+    expect(error.resumeOffset).toBeLessThanOrEqual(8 * MiB);
+    expect(error.resumeOffset).toBeGreaterThan(0);
+    expect(sha256(dst, 0, error.resumeOffset)).toBe(sha256(src, 0, error.resumeOffset));
+    expect(sha256(src)).toBe(kept);
+  });
+
+  it.each(BACKENDS)('%s: a source that grows mid-copy: the range taken at the start is copied exactly', async (backend) => {
+    const src = tmp.file(`grow-${backend}.src`);
+    makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
+    const first = sha256(src);
+    const dst = tmp.file(`grow-${backend}.dst`);
+    const job = bc.copy(src, dst, { backend, bandwidth: 16 * MiB, blockSize: 256 * 1024, progressInterval: 10 });
+    await new Promise<void>((resolve) => job.on('progress', (p) => p.bytesDone >= 2 * MiB && resolve()));
+    fs.appendFileSync(src, Buffer.alloc(4 * MiB, 0x77));
+    const result = await job;
+    expect(result.length).toBe(8 * MiB);
+    expect(fs.statSync(dst).size).toBe(8 * MiB);
+    expect(sha256(dst)).toBe(first);
+  });
+
+  it('a destination unlinked or made read-only mid-copy: the open file is finished, no crash', async () => {
+    const src = tmp.file('unlinked.src');
+    makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
+    for (const change of ['unlink', 'chmod'] as const) {
+      const dst = tmp.file(`${change}.dst`);
+      const job = bc.copy(src, dst, { bandwidth: 16 * MiB, progressInterval: 10 });
+      await new Promise<void>((resolve) => job.on('progress', (p) => p.bytesDone >= 2 * MiB && resolve()));
+      if (change === 'unlink') fs.unlinkSync(dst);
+      else fs.chmodSync(dst, 0o444);
+      const result = await job;
+      expect(result.bytesDone).toBe(8 * MiB); // as cp: the descriptor it holds stays writable
+      if (change === 'chmod') expect(sha256(dst)).toBe(sha256(src));
+      else expect(fs.existsSync(dst)).toBe(false);
+    }
+  });
+});

@@ -249,4 +249,25 @@ describe('many jobs at once', () => {
     for (let i = 0; i < 200; i++) expect(sha256(tmp.file(`many-${i}.dst`))).toBe(want[i % 4]);
     expect(openFds()).toBe(before);
   });
+
+  it('1,000 small copies through a CopyQueue: byte-exact, descriptors and memory back where they were', async () => {
+    const src = tmp.file('thousand.src');
+    makeSparse(src, 256 * 1024, [[0, 64 * 1024], [128 * 1024, 64 * 1024]]);
+    const want = sha256(src);
+    const queue = new bc.CopyQueue({ concurrency: 8 });
+    const round = async (from: number) => {
+      const jobs = Array.from({ length: 500 }, (_, i) => queue.add(src, tmp.file(`k-${from + i}.dst`)));
+      await queue.idle();
+      for (const job of jobs) expect(job.status).toBe('completed');
+    };
+    await round(0); // warm: buffers, rings, code paths
+    const fds = openFds();
+    const rss = process.memoryUsage().rss;
+    await round(500);
+    for (const i of [0, 499, 500, 999]) expect(sha256(tmp.file(`k-${i}.dst`))).toBe(want);
+    expect(openFds()).toBe(fds);
+    // 500 more jobs left nothing behind: no per-job growth worth a buffer each.
+    expect(process.memoryUsage().rss - rss).toBeLessThan(48 * MiB);
+    for (let i = 0; i < 1000; i++) fs.rmSync(tmp.file(`k-${i}.dst`));
+  });
 });
