@@ -175,4 +175,26 @@ describe('cancel', () => {
     expect(() => bc.copySync(src, tmp.file('pre-sync.dst'), { signal })).toThrow(expect.objectContaining({ code: 'ABORT_ERR' }));
     expect(fs.existsSync(tmp.file('pre-sync.dst'))).toBe(false);
   });
+
+  it('100 jobs cancelled at random moments: every one settles, prefixes exact, no descriptor left', async () => {
+    const src = source('random.src');
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const jobs = Array.from({ length: 100 }, (_, i) => {
+      // 2 s each at 16 MiB/s: the cancels (within 1 s) land at every stage, from before the open to mid-copy.
+      const job = bc.copy(src, tmp.file(`random-${i}.dst`), { backend: BACKENDS[i % BACKENDS.length], bandwidth: 16 * MiB });
+      setTimeout(() => void job.cancel({ wait: random() < 0.5 }), random() * 1000);
+      return job;
+    });
+    const outcomes = await Promise.all(jobs.map((j) => j.done.then(() => 'completed', (e: { code: string }) => e.code)));
+    expect(outcomes.every((o) => o === 'completed' || o === 'ABORT_ERR')).toBe(true);
+    expect(outcomes.filter((o) => o === 'ABORT_ERR').length).toBeGreaterThan(50);
+    for (let i = 0; i < 100; i += 9) {
+      const error = await jobs[i]!.done.then(() => undefined, (e: AbortError) => e);
+      const upTo = error ? error.resumeOffset : SIZE;
+      expect(sha256(tmp.file(`random-${i}.dst`), 0, upTo)).toBe(sha256(src, 0, upTo));
+    }
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
+  });
 });

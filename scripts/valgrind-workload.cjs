@@ -1,0 +1,40 @@
+// What `npm run test:valgrind` runs under valgrind: a little of everything the
+// addon does (sync and async copies, cancel, a queue, extents, a stream round
+// trip, a failing open), small enough to finish in a few minutes there.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const bc = require(path.join(__dirname, '..', 'dist', 'index.js'));
+
+async function main() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blockcopy-valgrind-'));
+  const src = path.join(dir, 'src.img');
+  const fd = fs.openSync(src, 'w');
+  fs.ftruncateSync(fd, 4 << 20);
+  fs.writeSync(fd, Buffer.alloc(512 << 10, 7), 0, 512 << 10, 1 << 20);
+  fs.closeSync(fd);
+  try {
+    bc.copySync(src, path.join(dir, 'a'), { backend: 'pread' });
+    await bc.copy(src, path.join(dir, 'b'), { sparse: 'always' }); // pread: io_uring is off under valgrind
+    await bc.copy(src, path.join(dir, 'c'), { backend: 'copy_file_range' });
+    const job = bc.copy(src, path.join(dir, 'd'), { bandwidth: 1 << 20 });
+    setTimeout(() => job.cancel(), 50);
+    await job.done.catch(() => {});
+    const queue = new bc.CopyQueue({ concurrency: 2 });
+    for (let i = 0; i < 4; i++) queue.add(src, path.join(dir, `q${i}`));
+    await queue.idle();
+    await bc.extents(src);
+    await bc.copy(path.join(dir, 'missing'), path.join(dir, 'e')).done.catch(() => {});
+    const reader = bc.createExtentReadStream(src);
+    const { size } = await reader.ready();
+    await pipeline(reader, bc.encode({ size }), bc.decode(), bc.createExtentWriteStream(path.join(dir, 'f')));
+    console.log('workload done');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
