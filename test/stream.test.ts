@@ -312,6 +312,17 @@ describe('send and receive', () => {
     expect(allocated(dst)).toBe(allocated(src));
   });
 
+  it('recv exits once the image is in, even when its stdin stays open (ssh keeps it)', async () => {
+    const src = sparseImage('open.img');
+    const dst = tmp.file('open.out');
+    const bytes = await encoded(src);
+    const child = spawn(process.execPath, [CLI, 'recv', dst, '--quiet']);
+    child.stdin.write(bytes); // and never end()
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+
   it('recv exits 1 with a clear message on a truncated stream', async () => {
     const bytes = await encoded(sparseImage('cut.img'));
     const file = tmp.file('cut.stream');

@@ -195,6 +195,8 @@ async function recvCommand(args: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
   const shown = display(values);
   const job = receive(process.stdin, positionals[1]!, { fsync: syncMode(values) });
+  // Done once the image is in, even if the sender (ssh, say) keeps the pipe open.
+  void job.done.finally(() => process.stdin.destroy()).catch(() => {});
   return watch(job, {
     ...shown,
     jsonOut: process.stdout,
