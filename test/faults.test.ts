@@ -57,7 +57,9 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
 
   beforeAll(() => {
     copySources(faulty);
-    const build = (args: string[]) => execFileSync('npx', args, { cwd: faulty, stdio: 'pipe' });
+    // Built without a preloaded sanitizer runtime (test:sanitize preloads one into everything).
+    const env = { ...process.env, LD_PRELOAD: '' };
+    const build = (args: string[]) => execFileSync('npx', args, { cwd: faulty, stdio: 'pipe', env });
     build(['node-gyp', 'rebuild', '--', '-Dfaults=true']);
     build(['tsc', '-p', 'tsconfig.json']);
     makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
