@@ -204,7 +204,7 @@ export class FrameParser {
     }
   }
 
-  /** Bytes of an incomplete frame (or preface) still waiting. */
+  /** Bytes of an incomplete frame (or preface) waiting, plus one while a DATA payload is still due: nonzero means cut off. */
   get buffered(): number {
     return this.#bytes + (this.#data ? 1 : 0);
   }
