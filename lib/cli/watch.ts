@@ -25,8 +25,8 @@ export interface WatchOptions<R> {
   cancelled: (error: AbortError) => string;
 }
 
-/** --quiet / --json / --progress and whether stderr is a terminal decide how progress is shown. */
-export function chooseDisplay(flags: { quiet?: boolean; json?: boolean; progress?: boolean }): Display {
+/** --quiet / --json and whether stderr is a terminal decide how progress is shown (--progress sets the line interval). */
+export function chooseDisplay(flags: { quiet?: boolean; json?: boolean }): Display {
   if (flags.json) return 'json';
   if (flags.quiet) return 'quiet';
   if (process.stderr.isTTY) return 'bar';

@@ -72,10 +72,6 @@ export class ExtentReadStream extends Readable {
     return this.#ready;
   }
 
-  get info(): ImageInfo | undefined {
-    return this.#info;
-  }
-
   /** The checksum (docs/stream-format.md) of the data read, once the stream has ended. */
   checksum(): string {
     if (!this.readableEnded) throw new Error('the checksum is known once the stream has ended');
@@ -131,15 +127,6 @@ export class ExtentWriteStream extends Writable {
     // batch, so reading the input and writing the file overlap.
     super({ objectMode: true, highWaterMark: 64 });
     this.#checked = checkWriteStreamArgs(target, options);
-  }
-
-  /** Image bytes placed so far (data and holes), from the start. */
-  get position(): number {
-    return this.#tally?.position ?? 0;
-  }
-
-  get tally(): ImageTally | undefined {
-    return this.#tally;
   }
 
   /** What finishing reported: bytes written and skipped, and the checksum of the data written. */
