@@ -12,6 +12,8 @@ const require = createRequire(import.meta.url);
 export const bc = require('../dist/index.js') as typeof import('../dist/index');
 
 export const ROOT = path.resolve(__dirname, '..');
+/** The built command, as `npx blockcopy` runs it. */
+export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Set in the test project that runs with io_uring forced off (see vitest.config.mjs). */
 export const ioUringDisabled = Boolean(process.env.BLOCKCOPY_DISABLE_IO_URING);
@@ -79,6 +81,21 @@ export function sha256(file: string, offset = 0, length?: number): string {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Flushes a file and drops it from the page cache, so the next reads go to the
+ * disk and take their time (GNU dd's iflag=nocache with count=0 drops the whole file).
+ */
+export function dropCache(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (r.status !== 0) throw new Error(`dd could not drop ${file} from the page cache: ${r.stderr}`);
 }
 
 export function allocated(file: string): number {

@@ -215,7 +215,7 @@ Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
   path_ = kIoUring;
   uint64_t frontier = pos;
   bool stop = false;
-  Status s = uring_->copy(src, dst, pos, length, plan_.to_dst(pos), *this, &frontier, &stop);
+  Status s = uring_->copy(src, dst, pos, length, plan_.to_dst(pos), plan_.reads_first, *this, &frontier, &stop);
   completed_rel_ = frontier - plan_.src_offset;  // exact, whatever order completions came in
   if (stop) stopped_ = true;
   return s;

@@ -101,6 +101,7 @@ static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
   if (!s.ok()) return s;
   plan->backward = same && plan->dst_offset > plan->src_offset &&
                    ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
+  plan->reads_first = same && plan->dst_offset < plan->src_offset;
   if (req.direct) {
     s = open_direct(plan);
     if (!s.ok()) return s;

@@ -31,6 +31,9 @@ struct CopyPlan {
   // Same file, destination above an overlapping source: copy from the top down
   // (memmove), so no source byte is overwritten before it is read.
   bool backward = false;
+  // Same file, destination below the source: copied upwards, and a write must
+  // not land on source bytes a read still in flight has yet to fetch.
+  bool reads_first = false;
 
   // Destination bytes below this absolute offset may hold old data, so holes
   // landing there must be zeroed; at or above it the file already reads as zeros

@@ -68,6 +68,35 @@ void UringCopier::on_read(Slot& slot, int32_t res, ChunkHandler& handler) {
     slot.state = State::Idle;
     return;
   }
+  mark_read(slot);
+  if (reads_first_) {
+    slot.state = State::Read;  // released by release_waiting_writes(), maybe at once
+    return;
+  }
+  start_writes(slot, handler);
+}
+
+// The chunk's read is complete: move the read frontier over every chunk at
+// the front of the issue order whose read is.
+void UringCopier::mark_read(const Slot& slot) {
+  issued_[slot.seq - issued_base_].read = true;
+  while (unread_seq_ - issued_base_ < issued_.size() && issued_[unread_seq_ - issued_base_].read) unread_seq_++;
+}
+
+// A memmove downwards: a chunk may write once the source below the end of its
+// destination range is all read (into its own buffer or an earlier chunk's).
+void UringCopier::release_waiting_writes(ChunkHandler& handler) {
+  const uint64_t unread = unread_seq_ - issued_base_ < issued_.size() ? issued_[unread_seq_ - issued_base_].start : next_;
+  for (Slot& slot : slots_) {
+    if (slot.state != State::Read) continue;
+    if (stop_ || !error_.ok())
+      slot.state = State::Idle;
+    else if (slot.dst_pos + slot.length <= unread)
+      start_writes(slot, handler);
+  }
+}
+
+void UringCopier::start_writes(Slot& slot, ChunkHandler& handler) {
   slot.writes.clear();
   Status s = handler.plan_writes(slot.buf, slot.length, slot.dst_pos, &slot.writes);
   if (!s.ok()) {
@@ -141,19 +170,22 @@ void UringCopier::on_completion(Slot& slot, int32_t res, ChunkHandler& handler) 
     on_write(slot, res, handler);
 }
 
-Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos,
+Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos, bool reads_first,
                          ChunkHandler& handler, uint64_t* frontier, bool* stopped) {
   src_ = src;
   dst_ = dst;
   delta_ = dst_pos - src_pos;
+  reads_first_ = reads_first;
   issued_.clear();
   issued_base_ = 0;
+  unread_seq_ = 0;
   frontier_ = src_pos;
   in_flight_ = 0;
   stop_ = false;
   error_ = Status::Ok();
   const uint64_t end = src_pos + length;
-  uint64_t next = src_pos;
+  uint64_t& next = next_;
+  next = src_pos;
   uint64_t seq = 0;
 
   for (;;) {
@@ -169,7 +201,7 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
       slot.length = n;
       slot.got = 0;
       slot.seq = seq++;
-      issued_.push_back({next + n, false});
+      issued_.push_back({next, next + n, false, false});
       next += n;
       submit_read(slot);
     }
@@ -183,8 +215,10 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
     }
     Completion c;
     while (ring_.next_completion(&c)) on_completion(slots_[c.user_data], c.res, handler);
+    if (reads_first_) release_waiting_writes(handler);
     if (!stop_ && error_.ok() && !handler.checkpoint(frontier_)) stop_ = true;
   }
+  for (Slot& slot : slots_) slot.state = State::Idle;  // a read chunk left waiting by a stop or an error
   if (error_.ok() && !stop_ && next >= end) frontier_ = end;
   *frontier = frontier_;
   *stopped = stop_;

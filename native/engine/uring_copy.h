@@ -20,11 +20,17 @@ class UringCopier {
   // Copies [src_pos, src_pos + length) to dst_pos, ascending. On return,
   // `*frontier` is the lowest source offset not yet written, which is exact even
   // though completions arrive out of order; `*stopped` says a checkpoint said stop.
-  Status copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos, ChunkHandler& handler,
-              uint64_t* frontier, bool* stopped);
+  //
+  // `src` and `dst` may be one file with dst_pos below src_pos (a memmove
+  // downwards): then `reads_first` must be set, and a chunk's writes wait until
+  // every source byte below the end of its destination range has been read,
+  // so no write lands on source bytes a slower read has yet to fetch.
+  Status copy(int src, int dst, uint64_t src_pos, uint64_t length, uint64_t dst_pos, bool reads_first,
+              ChunkHandler& handler, uint64_t* frontier, bool* stopped);
 
  private:
-  enum class State { Idle, Reading, Writing };
+  // Read: the data is in, its writes wait for slower reads below (reads_first).
+  enum class State { Idle, Reading, Read, Writing };
   struct Slot {
     unsigned char* buf = nullptr;
     uint16_t index = 0;
@@ -36,8 +42,9 @@ class UringCopier {
     uint32_t write_done = 0;
   };
   struct Issued {
-    uint64_t end;
-    bool done;
+    uint64_t start, end;
+    bool read;  // the chunk's data is in its buffer
+    bool done;  // and in the destination
   };
 
   void submit_read(Slot& slot);
@@ -46,6 +53,9 @@ class UringCopier {
   void on_completion(Slot& slot, int32_t res, ChunkHandler& handler);
   void on_read(Slot& slot, int32_t res, ChunkHandler& handler);
   void on_write(Slot& slot, int32_t res, ChunkHandler& handler);
+  void start_writes(Slot& slot, ChunkHandler& handler);
+  void mark_read(const Slot& slot);
+  void release_waiting_writes(ChunkHandler& handler);
   void finish(Slot& slot);
 
   const uint32_t block_size_;
@@ -60,6 +70,9 @@ class UringCopier {
   std::deque<Issued> issued_;  // chunks in issue order, until all before them are done
   uint64_t issued_base_ = 0;   // seq of issued_.front()
   uint64_t frontier_ = 0;
+  bool reads_first_ = false;
+  uint64_t unread_seq_ = 0;     // the first chunk, in issue order, whose read is not complete
+  uint64_t next_ = 0;           // where the next chunk will be read from
   unsigned in_flight_ = 0;
   bool stop_ = false;
   Status error_;
