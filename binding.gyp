@@ -25,6 +25,7 @@
         "native/engine/file.cc",
         "native/engine/pread_io.cc",
         "native/engine/progress.cc",
+        "native/engine/range_lock.cc",
         "native/engine/reflink.cc",
         "native/engine/throttle.cc",
         "native/engine/uring.cc",

@@ -1,6 +1,13 @@
 // One job per target: a job claims the byte ranges of its destination that it
 // may change, and a second job whose claim overlaps is refused with EBUSY, as
-// a hypervisor refuses a second block job on a disk.
+// a hypervisor refuses a second block job on a disk. Copies and receivers
+// (receive(), Connection, createExtentWriteStream) claim alike.
+//
+// These claims refuse a job at once, even while it is still queued, when its
+// destination's name or inode says it is taken. The engine then write-locks
+// the same bytes through the open file (range_lock.cc), which also holds
+// across processes and for names these claims cannot see coming (a hard link
+// made to a file a job created).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +16,7 @@ import type { CheckedCopy } from './options';
 import type { Target } from './types';
 
 /** [start, end) in destination bytes; end may be Infinity. */
-type Span = readonly [number, number];
+export type Span = readonly [number, number];
 
 interface Claim {
   owner: string;
@@ -69,13 +76,21 @@ function sourceLength(src: Target, srcOffset: number): number {
   }
 }
 
-/** What the job may change: the range it writes, and anything its truncate or dstSize may cut. */
-function spansOf(src: Target, checked: CheckedCopy): Span[] {
-  const { srcOffset, dstOffset, length, truncate, dstSize } = checked.native;
-  const end = dstOffset + (length ?? sourceLength(src, srcOffset));
-  const spans: Span[] = [[dstOffset, truncate ? Infinity : end]];
-  if (dstSize !== undefined) spans.push([dstSize, Infinity]);
+/**
+ * What a job writing `length` bytes at `offset` may change: that range (to
+ * the end of the file when it cuts the file there), and everything above a
+ * new size. The engine locks the same spans (spans_changed in range_lock.cc).
+ */
+export function spansChanged(offset: number, length: number, cutsAtOffset: boolean, newSize?: number): Span[] {
+  const spans: Span[] = [[offset, cutsAtOffset ? Infinity : offset + length]];
+  if (newSize !== undefined) spans.push([newSize, Infinity]);
   return spans;
+}
+
+/** A copy's spans; its length is to the end of the source when unset. */
+export function copySpans(src: Target, checked: CheckedCopy): Span[] {
+  const { srcOffset, dstOffset, length, truncate, dstSize } = checked.native;
+  return spansChanged(dstOffset, length ?? sourceLength(src, srcOffset), truncate, dstSize);
 }
 
 function overlaps(a: Span, b: Span): boolean {
@@ -87,12 +102,12 @@ function describe(span: Span): string {
 }
 
 /**
- * Claims the destination ranges of a copy for `owner` ("job 3"), or throws a
+ * Claims `spans` of the destination for `owner` ("job 3"), or throws a
  * CopyError with code EBUSY naming the owner already writing there. Returns
  * the release function.
  */
-export function claimDestination(owner: string, src: Target, dst: Target, checked: CheckedCopy): () => void {
-  const claim: Claim = { owner, keys: identities(dst), spans: spansOf(src, checked) };
+export function claimDestination(owner: string, dst: Target, spans: Span[]): () => void {
+  const claim: Claim = { owner, keys: identities(dst), spans };
   for (const key of claim.keys) {
     for (const other of claimsByKey.get(key) ?? []) {
       const clash = claim.spans.find((mine) => other.spans.some((theirs) => overlaps(mine, theirs)));

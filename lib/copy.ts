@@ -1,5 +1,5 @@
 // copy() and copySync(): the two ways in.
-import { claimDestination } from './claims';
+import { claimDestination, copySpans } from './claims';
 import { AbortError } from './errors';
 import { CopyJob, settleOutcome } from './job';
 import { ProgressGate } from './job_base';
@@ -36,7 +36,7 @@ export function copySync(src: Target, dst: Target, options?: CopyOptions): CopyR
     return !signal?.aborted;
   };
   const needsTicks = onProgress !== undefined || signal !== undefined;
-  const release = claimDestination('a copySync() call', s, d, checked);
+  const release = claimDestination('a copySync() call', d, copySpans(s, checked));
   let outcome;
   try {
     outcome = addon.copySync(s, d, checked.native, needsTicks ? report : undefined);

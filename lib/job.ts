@@ -1,6 +1,6 @@
 // CopyJob: one asynchronous copy, watched through events, a promise, polling
 // or async iteration, and stopped with cancel() or an AbortSignal.
-import { claimDestination } from './claims';
+import { claimDestination, copySpans } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
 import { JobBase, type JobEvents, ZERO_PROGRESS } from './job_base';
 import { addon, type NativeJob, type NativeOptions, type NativeOutcome } from './native';
@@ -48,7 +48,7 @@ export class CopyJob extends JobBase<CopyResult> {
     onEnd?: (job: CopyJob, outcome: CopyResult | Error) => void,
   ) {
     super();
-    this.#release = claimDestination(`job ${this.id}`, src, dst, checked);
+    this.#release = claimDestination(`job ${this.id}`, dst, copySpans(src, checked));
     this.#onEnd = onEnd;
     checked.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }

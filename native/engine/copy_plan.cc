@@ -92,6 +92,17 @@ static Status open_direct(CopyPlan* plan) {
   return Status::Ok();
 }
 
+// Before anything of the destination changes: the bytes this job may change
+// are locked, or another job holds some of them (EBUSY).
+static Status lock_destination(const CopyRequest& req, CopyPlan* plan) {
+  const bool cuts = req.truncate && !plan->is_device();
+  const uint64_t* new_size = req.dst_size ? &*req.dst_size : nullptr;
+  Status s = plan->dst_lock.acquire(plan->dst.get(), spans_changed(plan->dst_offset, plan->length, cuts, new_size));
+  // Another job is writing the file, even one we created a moment ago: it is not ours to remove.
+  if (!s.ok()) plan->dst_created = false;
+  return s;
+}
+
 static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
   const bool same = same_file(plan->src_info, plan->dst_info);
   plan->same = same;
@@ -120,6 +131,7 @@ Status prepare_copy(const CopyRequest& req, CopyPlan* plan) {
   how.force = req.force;
   how.create_mode = plan->src_info.type == FileType::Regular ? (plan->src_info.mode & 0777) : 0666;
   s = open_destination(req.dst, how, &plan->dst, &plan->dst_info, &plan->dst_created);
+  if (s.ok()) s = lock_destination(req, plan);
   if (s.ok()) s = prepare_opened(req, plan);
   if (!s.ok()) abandon_copy(req, plan);
   return s;
@@ -127,6 +139,7 @@ Status prepare_copy(const CopyRequest& req, CopyPlan* plan) {
 
 void abandon_copy(const CopyRequest& req, CopyPlan* plan) {
   if (!plan->dst_created) return;
+  plan->dst_lock.release();
   plan->dst_direct.reset();
   plan->dst.reset();
   unlink(req.dst.path.c_str());

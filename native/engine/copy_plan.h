@@ -8,6 +8,7 @@
 
 #include "extent_map.h"
 #include "file.h"
+#include "range_lock.h"
 #include "request.h"
 #include "status.h"
 
@@ -17,6 +18,7 @@ struct CopyPlan {
   Fd src, dst;
   FileInfo src_info, dst_info;
   bool dst_created = false;
+  RangeLock dst_lock;  // after dst: let go before it closes
   bool same = false;  // source and destination are one file or device
 
   // direct: true — second descriptors with O_DIRECT, used where offsets and
