@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A sparse image shipper built on blockcopy's public API.
 //
-//   node examples/stream.js serve --listen 127.0.0.1:9000 DIR
+//   node examples/stream.js serve --listen 127.0.0.1:9000 [--idle-timeout SECONDS] DIR
 //   node examples/stream.js push IMG... --to 127.0.0.1:9000
 //
 // push sends every image over one connection at once, interleaved frame by
@@ -11,7 +11,7 @@
 const net = require('node:net');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { Connection } = require('blockcopy');
+const { Connection, TransferLimit } = require('blockcopy');
 
 function hostPort(text) {
   const at = text.lastIndexOf(':');
@@ -22,10 +22,14 @@ function hostPort(text) {
 
 const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-function serve(dir, listen) {
+function serve(dir, listen, idleSeconds = 60) {
   const { host, port } = hostPort(listen);
+  // At most 64 images at once however many clients connect, 16 per client; a
+  // transfer that goes quiet, or a client that reads none of our answers, for
+  // idleSeconds is dropped.
+  const limit = new TransferLimit(64);
   const server = net.createServer((socket) => {
-    const connection = Connection.over(socket, { maxTransfers: 16 });
+    const connection = Connection.over(socket, { maxTransfers: 16, limit, idleTimeout: idleSeconds * 1000 });
     connection.on('error', (error) => console.error(`serve: connection: ${error.message}`));
     connection.on('transfer', (incoming) => {
       // The name comes from the other end: never let it leave DIR.
@@ -81,16 +85,17 @@ function main(argv) {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { listen: { type: 'string' }, to: { type: 'string' } },
+    options: { listen: { type: 'string' }, to: { type: 'string' }, 'idle-timeout': { type: 'string' } },
   });
   const [command, ...rest] = positionals;
-  if (command === 'serve' && rest.length === 1 && values.listen) return serve(rest[0], values.listen);
+  const idle = values['idle-timeout'] === undefined ? undefined : Number(values['idle-timeout']);
+  if (command === 'serve' && rest.length === 1 && values.listen) return serve(rest[0], values.listen, idle);
   if (command === 'push' && rest.length > 0 && values.to) {
     return push(rest, values.to).then((code) => {
       process.exitCode = code;
     });
   }
-  console.error('usage: stream.js serve --listen HOST:PORT DIR | stream.js push IMG... --to HOST:PORT');
+  console.error('usage: stream.js serve --listen HOST:PORT [--idle-timeout SECONDS] DIR | stream.js push IMG... --to HOST:PORT');
   process.exitCode = 2;
 }
 

@@ -1,6 +1,7 @@
 // Argument checking, done in full before any I/O so bad input never touches a file.
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import type { NativeOptions } from './native';
+import { MAX_NAME } from './stream/format';
 import type { CopyOptions, CopyQueueOptions, ExtentsOptions, Progress, Target } from './types';
 
 const KiB = 1024;
@@ -70,6 +71,17 @@ function checkChoice<T extends string>(name: string, value: unknown, choices: re
   return value as T;
 }
 
+function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+  return value;
+}
+
+export const DEFAULT_PROGRESS_INTERVAL = 250;
+
+function checkProgressInterval(value: unknown): number {
+  return checkInteger('options.progressInterval', value, 0, MAX_MS) ?? DEFAULT_PROGRESS_INTERVAL;
+}
+
 function checkSum(name: string, a: number, b: number | undefined): void {
   if (b !== undefined && a + b > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `<= ${Number.MAX_SAFE_INTEGER}`, a + b);
 }
@@ -98,11 +110,9 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const overwrite = checkBoolean('options.overwrite', o.overwrite) ?? true;
   const force = checkBoolean('options.force', o.force) ?? false;
   const bandwidth = checkByteCount('options.bandwidth', o.bandwidth) ?? 0;
-  const progressInterval = checkInteger('options.progressInterval', o.progressInterval, 0, MAX_MS) ?? 250;
+  const progressInterval = checkProgressInterval(o.progressInterval);
   const progressDelay = checkInteger('options.progressDelay', o.progressDelay, 0, MAX_MS) ?? 0;
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal);
-  }
+  checkSignal('options.signal', o.signal);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw invalidArgType('options.onProgress', 'of type function', o.onProgress);
   }
@@ -183,6 +193,109 @@ export function checkReadStreamArgs(target: unknown, options: unknown): ReadStre
   checkSum('options.offset + options.length', offset, length);
   const sparse = checkChoice('options.sparse', o.sparse, ['auto', 'always', 'never'] as const) ?? 'auto';
   return length === undefined ? { target: t, offset, sparse } : { target: t, offset, length, sparse };
+}
+
+// ---- streams -----------------------------------------------------------------
+
+/** Duck-typed, as Node's own stream helpers check: something with on() and read(), or write() and end(). */
+export function checkStream(name: string, value: unknown, side: 'readable' | 'writable'): void {
+  const s = value as { on?: unknown; read?: unknown; write?: unknown; end?: unknown } | null;
+  const ok =
+    s !== null &&
+    typeof s === 'object' &&
+    typeof s.on === 'function' &&
+    (side === 'readable' ? typeof s.read === 'function' : typeof s.write === 'function' && typeof s.end === 'function');
+  if (!ok) throw invalidArgType(name, `an instance of stream.${side === 'readable' ? 'Readable' : 'Writable'}`, value);
+}
+
+export const DEFAULT_MAX_TRANSFERS = 4;
+/** A transfer that hears nothing from its sender this long fails (ETIMEDOUT); so does a peer that reads no replies. */
+export const DEFAULT_IDLE_TIMEOUT = 120_000;
+
+export interface ConnectionChecked {
+  maxTransfers: number;
+  handshake?: boolean;
+  idleTimeout: number;
+  limit?: unknown;
+}
+
+export function checkConnectionArgs(input: unknown, output: unknown, options: unknown): ConnectionChecked {
+  if (input !== null) checkStream('input', input, 'readable');
+  if (output !== null) checkStream('output', output, 'writable');
+  const o = checkObject<{ maxTransfers: number; handshake: boolean; idleTimeout: number; limit: unknown }>('options', options);
+  const checked: ConnectionChecked = {
+    maxTransfers: checkMaxTransfers('options.maxTransfers', o.maxTransfers) ?? DEFAULT_MAX_TRANSFERS,
+    idleTimeout: checkInteger('options.idleTimeout', o.idleTimeout, 0, MAX_MS) ?? DEFAULT_IDLE_TIMEOUT,
+  };
+  const handshake = checkBoolean('options.handshake', o.handshake);
+  if (handshake !== undefined) checked.handshake = handshake;
+  if (o.limit !== undefined) checked.limit = o.limit;
+  return checked;
+}
+
+export function checkMaxTransfers(name: string, value: unknown): number | undefined {
+  return checkInteger(name, value, 1, 65_536);
+}
+
+function checkTransferName(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') throw invalidArgType('options.name', 'of type string', value);
+  if (Buffer.byteLength(value, 'utf8') > MAX_NAME) throw invalidArgValue('options.name', value, `must be at most ${MAX_NAME} bytes of UTF-8`);
+  return value;
+}
+
+export interface SendChecked {
+  reader: ReadStreamChecked;
+  name: string;
+  progressInterval: number;
+  signal?: AbortSignal;
+}
+
+export function checkSendArgs(target: unknown, options: unknown): SendChecked {
+  const reader = checkReadStreamArgs(target, options);
+  const o = checkObject<{ name: string; progressInterval: number; signal: AbortSignal }>('options', options);
+  const name = checkTransferName(o.name);
+  const checked: SendChecked = { reader, name, progressInterval: checkProgressInterval(o.progressInterval) };
+  const signal = checkSignal('options.signal', o.signal);
+  if (signal) checked.signal = signal;
+  return checked;
+}
+
+export interface ReceiveChecked {
+  writer: WriteStreamChecked;
+  progressInterval: number;
+  signal?: AbortSignal;
+}
+
+/** Everything but the image's size, which comes with the stream. */
+export function checkReceiveArgs(target: unknown, options: unknown): ReceiveChecked {
+  const o = checkObject<{ size: unknown; progressInterval: number; signal: AbortSignal }>('options', options);
+  if (o.size !== undefined) throw invalidArgValue('options.size', o.size, 'comes from the stream: leave it out');
+  const checked: ReceiveChecked = { writer: checkWriteStreamArgs(target, options), progressInterval: checkProgressInterval(o.progressInterval) };
+  const signal = checkSignal('options.signal', o.signal);
+  if (signal) checked.signal = signal;
+  return checked;
+}
+
+export interface EncodeChecked {
+  size: number;
+  dataBytes: number;
+  name: string;
+  id: number;
+}
+
+export function checkEncodeOptions(options: unknown): EncodeChecked {
+  if (options === undefined) throw invalidArgType('options', 'of type object', options);
+  const o = checkObject<{ size: number; dataBytes: number; name: string; id: number }>('options', options);
+  const size = checkByteCount('options.size', o.size);
+  if (size === undefined) throw invalidArgType('options.size', 'of type number', o.size);
+  const name = checkTransferName(o.name);
+  return {
+    size,
+    dataBytes: checkByteCount('options.dataBytes', o.dataBytes) ?? 0,
+    name,
+    id: checkInteger('options.id', o.id, 1, 2 ** 32 - 1) ?? 1,
+  };
 }
 
 export interface WriteStreamChecked {

@@ -10,4 +10,5 @@ export { StreamFormatError } from './stream/format';
 export { RemoteError } from './stream/remote_error';
 export { ChecksumMismatchError } from './stream/tally';
 export { TransferJob } from './stream/transfer_job';
+export { TransferLimit } from './stream/transfer_limit';
 export type { TransferResult } from './stream/transfer_job';

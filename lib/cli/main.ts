@@ -4,7 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { copy } from '../copy';
 import { extents } from '../extents';
-import { receive, send } from '../stream/connection';
+import { afterEnd, receive, send } from '../stream/connection';
 import type { BackendName, CopyOptions, SparseMode, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';
 import { HELP, USAGE } from './help';
@@ -195,15 +195,41 @@ async function recvCommand(args: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
   const shown = display(values);
   const job = receive(process.stdin, positionals[1]!, { fsync: syncMode(values) });
-  // Done once the image is in, even if the sender (ssh, say) keeps the pipe open.
-  void job.done.finally(() => process.stdin.destroy()).catch(() => {});
+  void job.done.catch(() => process.stdin.destroy());
   return watch(job, {
     ...shown,
     jsonOut: process.stdout,
+    // Done once the image is in, even if the sender (ssh, say) keeps the pipe open;
+    // but bytes after the image's END mean the input was not what it claimed.
+    afterwards: () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
       `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the destination is incomplete',
+  });
+}
+
+/** How long recv waits, once the image is in, for its input to end or show more bytes. */
+const TRAILING_GRACE_MS = 250;
+
+/** Resolves when `input` ends or stays silent for `graceMs`; rejects when more bytes arrive. */
+function nothingFollows(input: NodeJS.ReadStream, graceMs: number): Promise<void> {
+  if (input.readableEnded || input.destroyed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      input.off('data', onData);
+      input.off('end', onEnd);
+      input.off('close', onEnd);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onData = (chunk: Buffer) => settle(afterEnd(`at least ${chunk.length} more bytes`));
+    const onEnd = () => settle();
+    const timer = setTimeout(onEnd, graceMs);
+    input.on('data', onData);
+    input.on('end', onEnd);
+    input.on('close', onEnd);
   });
 }
 

@@ -21,6 +21,8 @@ export interface WatchOptions<R> {
   /** Where JSON lines go: stdout, unless stdout carries data (send). */
   jsonOut: NodeJS.WritableStream;
   summary: (result: R) => string;
+  /** Checks that run once the job has succeeded and before it counts as done; a throw fails the command. */
+  afterwards?: () => Promise<void>;
   /** What to say after a cancel, e.g. how to resume. */
   cancelled: (error: AbortError) => string;
 }
@@ -101,6 +103,7 @@ export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions
   };
   try {
     const result = await job;
+    await o.afterwards?.();
     stopShowing();
     if (o.display === 'json') line({ type: 'result', ...result });
     else if (o.display !== 'quiet') process.stderr.write(`${o.summary(result)}\n`);

@@ -1,6 +1,7 @@
 // encode() and decode(): one image's items to the wire format and back.
 // For several images on one connection, see connection.ts.
 import { Transform, type TransformCallback } from 'node:stream';
+import { checkEncodeOptions } from '../options';
 import type { ExtentItem, ImageBoundary } from './extent_streams';
 import { encodeFrame, type Frame, FrameParser, MAX_DATA, preface, StreamFormatError } from './format';
 import { RemoteError } from './remote_error';
@@ -19,8 +20,7 @@ export interface EncodeOptions {
 
 /** Objects ({ type: 'data' | 'hole' }) in, wire-format bytes out; END with the checksum on end(). */
 export function encode(options: EncodeOptions): Transform {
-  const { size, dataBytes = 0, name = '', id = 1 } = options;
-  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`encode(): size must be a byte count, got ${size}`);
+  const { size, dataBytes, name, id } = checkEncodeOptions(options);
   const tally = new ImageTally(size);
   const pushFrame = (t: Transform, frame: Frame) => {
     for (const part of encodeFrame(frame)) t.push(part);
@@ -104,8 +104,9 @@ export function decode(): Transform {
     readableHighWaterMark: 16,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       try {
-        for (const frame of parser.push(chunk)) toObject(this, frame);
-        callback();
+        const { frames, error } = parser.push(chunk);
+        for (const frame of frames) toObject(this, frame);
+        callback(error);
       } catch (error) {
         callback(error as Error);
       }

@@ -4,20 +4,30 @@
 // socket) every transfer is answered with OK or ERROR, and a sender resolves
 // only on that answer. send() and receive() are the one-transfer case.
 import { EventEmitter } from 'node:events';
-import { Duplex, type Readable, type Writable } from 'node:stream';
-import { AbortError } from '../errors';
+import { Duplex, type Readable, Transform, type Writable } from 'node:stream';
+import { AbortError, invalidArgType } from '../errors';
+import { checkConnectionArgs, checkReceiveArgs, checkSendArgs, checkStream, checkTarget, type ReceiveChecked, type SendChecked } from '../options';
 import type { Target } from '../types';
 import { createExtentReadStream, createExtentWriteStream, type ExtentItem, type ExtentReadStreamOptions, type ExtentWriteStream, type ExtentWriteStreamOptions } from './extent_streams';
 import { encodeFrame, type Frame, FrameParser, MAX_DATA, preface, StreamFormatError } from './format';
 import { RemoteError } from './remote_error';
 import { ImageTally } from './tally';
 import { TransferJob } from './transfer_job';
+import { TransferLimit } from './transfer_limit';
 
 export interface ConnectionOptions {
   /** Transfers sent at once (more wait their turn), and received at once (more are refused). Default 4. */
   maxTransfers?: number;
   /** Wait for the receiver's OK or ERROR; default: when the connection can be read from. */
   handshake?: boolean;
+  /**
+   * Milliseconds an incoming transfer may go without a frame before it fails
+   * (ETIMEDOUT, and the sender is told), and a peer may leave our replies
+   * unread before the connection is dropped. 0: no limit. Default 120000.
+   */
+  idleTimeout?: number;
+  /** A limit shared with other connections (a server's): transfers received at once across all of them. */
+  limit?: TransferLimit;
 }
 
 export interface SendOptions extends ExtentReadStreamOptions {
@@ -32,7 +42,10 @@ export interface ReceiveOptions extends Omit<ExtentWriteStreamOptions, 'size'> {
   signal?: AbortSignal;
 }
 
-export const DEFAULT_MAX_TRANSFERS = 4;
+/** Reply bytes waiting for the peer to read them beyond which we stop reading its frames. */
+const REPLY_BACKLOG = 64 * 1024;
+/** Refused transfer ids remembered (their late frames are dropped quietly); the oldest are forgotten first. */
+const MAX_DROPPED = 1024;
 
 /** A code and message fit for an ERROR frame, from any error. */
 function describeError(error: unknown): { code: string; message: string } {
@@ -44,12 +57,20 @@ function connectionLost(detail: string): Error {
   return Object.assign(new Error(`the connection closed ${detail}`), { code: 'ECONNRESET' });
 }
 
+/** receive()'s stream carries one image: anything after its END is not what the sender claimed. */
+export function afterEnd(what: string): StreamFormatError {
+  return new StreamFormatError(`the stream goes on after the image's END (${what})`);
+}
+
+function timedOut(detail: string): Error {
+  return Object.assign(new Error(`ETIMEDOUT: ${detail}`), { code: 'ETIMEDOUT' });
+}
+
 interface Outgoing {
   wireId: number;
   job: TransferJob;
-  target: Target;
-  options: SendOptions;
-  reader?: ReturnType<typeof createExtentReadStream>;
+  options: SendChecked;
+  reader: ReturnType<typeof createExtentReadStream>;
   checksum?: string;
   begun: boolean; // BEGIN is on the wire: the receiver knows the id
   stopped: boolean;
@@ -62,6 +83,7 @@ interface Incoming {
   tally: ImageTally;
   full: boolean; // its writer asked us to wait
   ending: boolean; // END arrived; the writer is finishing
+  idle?: NodeJS.Timeout; // fails the transfer when its sender goes quiet
 }
 
 /** An image offered by the other end, to accept() into a target or reject(), synchronously. */
@@ -77,10 +99,12 @@ export class IncomingTransfer {
     private readonly connection: Connection,
   ) {}
 
+  /** Writes the image into `target`. Bad arguments throw here (and the sender hears why). */
   accept(target: Target, options?: ReceiveOptions, job?: TransferJob): TransferJob {
     if (this.#settled) throw new Error(`transfer ${this.id} was already accepted or rejected`);
+    const checked = checkReceiveArgs(target, options);
     this.#settled = true;
-    return this.connection._accept(this, target, options ?? {}, job ?? new TransferJob(options?.progressInterval));
+    return this.connection._accept(this, checked, options?.signal, job ?? new TransferJob(checked.progressInterval));
   }
 
   reject(error: { code?: string; message: string }): void {
@@ -107,6 +131,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #output: Writable | null;
   readonly #maxTransfers: number;
   readonly #handshake: boolean;
+  readonly #idleTimeout: number;
+  readonly #limit: TransferLimit | undefined;
   readonly #parser = new FrameParser();
   #nextWireId = 1;
   readonly #outgoing = new Map<number, Outgoing>();
@@ -115,21 +141,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Incoming ids refused or failed: their remaining frames are dropped until END or ERROR. */
   readonly #dropped = new Set<number>();
   #writeTail: Promise<void> = Promise.resolve();
+  /** Replies not yet handed to the output, whole frames; they wait while it needs a drain. */
+  #replies: Buffer[][] = [];
+  #replyBytes = 0;
+  #repliesUnread: NodeJS.Timeout | undefined;
+  #paused = false;
+  #oneImage = false;
+  #imageEnded = false;
   #broken: Error | undefined;
   #inputEnded = false;
 
   constructor(input: Readable | null, output: Writable | null, options: ConnectionOptions = {}) {
     super();
+    const checked = checkConnectionArgs(input, output, options);
+    if (checked.limit !== undefined && !(checked.limit instanceof TransferLimit)) {
+      throw invalidArgType('options.limit', 'an instance of TransferLimit', checked.limit);
+    }
     this.#input = input;
     this.#output = output;
-    this.#maxTransfers = options.maxTransfers ?? DEFAULT_MAX_TRANSFERS;
-    if (!Number.isInteger(this.#maxTransfers) || this.#maxTransfers < 1) {
-      throw new RangeError(`maxTransfers must be an integer >= 1, got ${options.maxTransfers}`);
-    }
-    this.#handshake = options.handshake ?? input !== null;
+    this.#maxTransfers = checked.maxTransfers;
+    this.#idleTimeout = checked.idleTimeout;
+    this.#limit = checked.limit;
+    this.#handshake = checked.handshake ?? input !== null;
     if (output) {
       output.on('error', (error: Error) => this.#fail(error, false));
       output.on('close', () => this.#outputClosed());
+      output.on('drain', () => this.#flushReplies());
       void this.#write([preface()]).catch(() => {});
     }
     if (input) {
@@ -145,18 +182,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return new Connection(duplex, duplex, options);
   }
 
-  /** Sends an image; it waits its turn when maxTransfers are already going. */
+  /** Sends an image; it waits its turn when maxTransfers are already going. Bad arguments throw here. */
   send(target: Target, options: SendOptions = {}): TransferJob {
     if (!this.#output) throw new Error('this connection cannot send: it has no writable side');
-    const job = new TransferJob(options.progressInterval);
-    const o: Outgoing = { wireId: this.#nextWireId++, job, target, options, begun: false, stopped: false };
-    // Opened now, so a bad target or option throws here.
-    o.reader = createExtentReadStream(target, readerOptions(options));
-    o.reader.on('error', () => {}); // reported through the job
-    options.signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
-    if (this.#broken || options.signal?.aborted) {
-      o.reader.destroy();
-      job.fail(this.#broken ?? new AbortError(undefined, { cause: options.signal?.reason }));
+    const checked = checkSendArgs(target, options);
+    const job = new TransferJob(checked.progressInterval);
+    // Opened now, so a file that cannot be read fails the job before its turn comes.
+    const reader = createExtentReadStream(target, readerOptions(checked));
+    reader.on('error', () => {}); // reported through the job
+    const o: Outgoing = { wireId: this.#nextWireId++, job, options: checked, reader, begun: false, stopped: false };
+    const { signal } = checked;
+    signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
+    if (this.#broken || signal?.aborted) {
+      reader.destroy();
+      job.fail(this.#broken ?? new AbortError(undefined, { cause: signal?.reason }));
       return job;
     }
     job.once('cancelled', () => this.#dropWaiting(o));
@@ -197,18 +236,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const i = this.#waiting.indexOf(o);
     if (i >= 0) {
       this.#waiting.splice(i, 1);
-      o.reader?.destroy();
+      o.reader.destroy();
     }
   }
 
   async #run(o: Outgoing): Promise<void> {
-    const { job, wireId } = o;
-    const reader = o.reader!;
+    const { job, wireId, reader } = o;
     job.onStop((error) => this.#stopOutgoing(o, error, { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' }));
     try {
       const info = await reader.ready();
       if (o.stopped) return;
-      const name = o.options.name ?? '';
+      const { name } = o.options;
       job.begin(name, info.size);
       // Placement checks here; the engine sums the data as it reads it.
       const tally = new ImageTally(info.size, false);
@@ -240,7 +278,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #stopOutgoing(o: Outgoing, error: Error, tell?: { code: string; message: string }): void {
     if (o.stopped) return;
     o.stopped = true;
-    o.reader?.destroy();
+    o.reader.destroy();
     if (tell && o.begun && !this.#broken) void this.#write(encodeFrame({ type: 'error', id: o.wireId, reply: false, ...tell })).catch(() => {});
     this.#finishOutgoing(o, () => o.job.fail(error));
   }
@@ -264,7 +302,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     o.stopped = true;
-    o.reader?.destroy();
+    o.reader.destroy();
     this.#finishOutgoing(o, () => o.job.fail(new RemoteError(frame.code, frame.message)));
   }
 
@@ -272,17 +310,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #onBytes(chunk: Buffer): void {
     if (this.#broken) return;
-    let frames: Frame[];
-    try {
-      frames = this.#parser.push(chunk);
-    } catch (error) {
-      this.#fail(error as Error, true);
-      return;
-    }
+    if (this.#imageEnded) return this.#fail(afterEnd(`at least ${chunk.length} more bytes`), true);
+    const { frames, error } = this.#parser.push(chunk);
     for (const frame of frames) {
       if (this.#broken) return;
+      if (this.#imageEnded) return this.#fail(afterEnd(`a ${frame.type.toUpperCase()} frame`), true);
       this.#dispatch(frame);
     }
+    if (this.#broken) return;
+    if (this.#imageEnded && (error || this.#parser.buffered > 0)) return this.#fail(afterEnd('bytes that are no frame'), true);
+    if (error) this.#fail(error, true);
   }
 
   #dispatch(frame: Frame): void {
@@ -295,6 +332,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (frame.type === 'end' || frame.type === 'error') this.#dropped.delete(frame.id);
       return;
     }
+    incoming.idle?.refresh();
     try {
       if (incoming.ending) throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id} after its END`);
       switch (frame.type) {
@@ -310,6 +348,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
           return;
         case 'end':
           incoming.tally.verifyCoverage(frame.dataBytes);
+          if (this.#oneImage) this.#imageEnded = true;
           this.#finishIncoming(incoming, frame.checksum);
           return;
         case 'error':
@@ -330,22 +369,31 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.#incoming.size >= this.#maxTransfers) {
       return refuse('ERR_BLOCKCOPY_TOO_MANY_TRANSFERS', `this end takes at most ${this.#maxTransfers} transfers at once`);
     }
+    if (this.#limit && !this.#limit.take()) {
+      return refuse('ERR_BLOCKCOPY_TOO_MANY_TRANSFERS', `this server takes at most ${this.#limit.max} transfers at once`);
+    }
     const offer = new IncomingTransfer(frame.id, frame.name, frame.size, frame.dataBytes, this);
     try {
       this.emit('transfer', offer);
     } catch (error) {
-      if (!offer.settled) return refuse(describeError(error).code, describeError(error).message);
+      if (!offer.settled) refuse(describeError(error).code, describeError(error).message);
     }
     // Frames follow at once, so the decision cannot wait.
     if (!offer.settled) refuse('ERR_BLOCKCOPY_NOT_ACCEPTED', 'nobody at this end accepted the transfer');
+    const limit = this.#limit;
+    if (!limit) return;
+    const incoming = this.#incoming.get(frame.id);
+    if (incoming) void incoming.job.done.then(() => limit.give(), () => limit.give());
+    else limit.give();
   }
 
   /** @internal */
-  _accept(offer: IncomingTransfer, target: Target, options: ReceiveOptions, job: TransferJob): TransferJob {
-    const { progressInterval: _interval, signal, ...writeOptions } = options;
+  _accept(offer: IncomingTransfer, checked: ReceiveChecked, signal: AbortSignal | undefined, job: TransferJob): TransferJob {
     let writer: ExtentWriteStream;
     try {
+      const { target, size: _size, ...writeOptions } = checked.writer;
       writer = createExtentWriteStream(target, { ...writeOptions, size: offer.size });
+      writer.owner = `transfer job ${job.id}`;
     } catch (error) {
       this._refuse(offer.id, describeError(error));
       job.fail(error as Error);
@@ -354,10 +402,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // Placement checks here; the engine sums what it writes, compared at the end.
     const incoming: Incoming = { wireId: offer.id, job, writer, tally: new ImageTally(offer.size, false), full: false, ending: false };
     this.#incoming.set(offer.id, incoming);
+    if (this.#idleTimeout > 0) incoming.idle = setTimeout(() => this.#onIdle(incoming), this.#idleTimeout).unref();
     writer.on('error', (error) => this.#stopIncoming(incoming, error, true));
     writer.on('drain', () => {
       incoming.full = false;
-      this.#resumeIfRoom();
+      this.#updateFlow();
     });
     job.onStop((error) => this.#stopIncoming(incoming, error, true));
     job.begin(offer.name, offer.size);
@@ -366,23 +415,57 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return job;
   }
 
+  /** The sender of an incoming transfer has gone quiet (not our own pause: that waits on our disk). */
+  #onIdle(incoming: Incoming): void {
+    if (this.#paused) {
+      incoming.idle?.refresh();
+      return;
+    }
+    this.#stopIncoming(incoming, timedOut(`transfer ${incoming.wireId} received nothing for ${this.#idleTimeout / 1000} s`), true);
+  }
+
   /** @internal Answers a transfer with ERROR and drops whatever else arrives for it. */
   _refuse(wireId: number, why: { code: string; message: string }): void {
-    this.#dropped.add(wireId);
+    this.#drop(wireId);
     this.#reply({ type: 'error', id: wireId, reply: true, ...why });
+  }
+
+  /** Remembers a refused or failed id, forgetting the oldest beyond MAX_DROPPED (their senders have long stopped). */
+  #drop(wireId: number): void {
+    this.#dropped.add(wireId);
+    if (this.#dropped.size > MAX_DROPPED) this.#dropped.delete(this.#dropped.values().next().value!);
+  }
+
+  /** @internal receive(): one image, and nothing may follow its END. */
+  _oneImage(): void {
+    this.#oneImage = true;
   }
 
   #toWriter(incoming: Incoming, item: ExtentItem): void {
     if (!incoming.writer.write(item) && !incoming.full) {
       // Bounded memory: the stream waits while any writer is behind.
       incoming.full = true;
-      this.#input?.pause();
+      this.#updateFlow();
     }
   }
 
-  #resumeIfRoom(): void {
-    for (const i of this.#incoming.values()) if (i.full) return;
-    if (!this.#inputEnded) this.#input?.resume();
+  /**
+   * Reads the input only while every writer keeps up and the peer reads our
+   * replies: a peer that floods us with frames to refuse, and never reads the
+   * refusals, stops being read instead of growing our memory.
+   */
+  #updateFlow(): void {
+    let hold = this.#replyBytes > REPLY_BACKLOG;
+    for (const i of this.#incoming.values()) hold ||= i.full;
+    if (hold === this.#paused || this.#inputEnded || !this.#input) return;
+    this.#paused = hold;
+    if (hold) {
+      this.#input.pause();
+    } else {
+      // Our own pause is over: the senders' idle clocks start again.
+      for (const i of this.#incoming.values()) i.idle?.refresh();
+      this.#input.resume();
+    }
   }
 
   /** END arrived: once the writer has finished, the checksum of what it wrote decides OK or ERROR. */
@@ -390,9 +473,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const { writer, job, wireId } = incoming;
     incoming.full = false;
     incoming.ending = true;
-    this.#resumeIfRoom();
-    writer.end(() => {
-      if (writer.errored || job.status !== 'running') return; // already answered
+    this.#updateFlow();
+    writer.end((error?: Error | null) => {
+      clearTimeout(incoming.idle);
+      // A failure in the last writes, the final size or the flush is the answer (EFBIG, EIO...).
+      const failed = error ?? writer.errored;
+      if (failed) return this.#stopIncoming(incoming, failed, true);
+      if (job.status !== 'running') return; // already answered
       const result = writer.result!;
       try {
         incoming.tally.verify(incoming.tally.dataBytes, checksum, result.checksum);
@@ -409,18 +496,56 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Fails an incoming transfer: its writer stops, the sender hears why (when `tell`). */
   #stopIncoming(incoming: Incoming, error: Error, tell: boolean): void {
     if (incoming.job.status !== 'running') return;
+    clearTimeout(incoming.idle);
     const wasActive = this.#incoming.delete(incoming.wireId);
-    if (wasActive && tell) this.#dropped.add(incoming.wireId);
+    if (wasActive && tell) this.#drop(incoming.wireId);
     if (tell) this.#reply({ type: 'error', id: incoming.wireId, reply: true, ...describeError(error) });
     incoming.full = false;
     if (!incoming.writer.destroyed) incoming.writer.destroy(error);
     incoming.job.fail(error);
-    this.#resumeIfRoom();
+    this.#updateFlow();
   }
 
+  /** Queues an answer (OK or ERROR) to a transfer the peer sent. */
   #reply(frame: Frame): void {
     if (!this.#output || !this.#handshake || this.#broken) return;
-    void this.#write(encodeFrame(frame)).catch(() => {});
+    const parts = encodeFrame(frame);
+    this.#replies.push(parts);
+    for (const part of parts) this.#replyBytes += part.length;
+    this.#flushReplies();
+  }
+
+  /**
+   * Hands queued replies to the output while it takes them without buffering
+   * more; the rest wait for its 'drain'. Whole frames only, between the frames
+   * #write sends, so nothing interleaves inside a frame.
+   */
+  #flushReplies(): void {
+    const out = this.#output;
+    if (!out || this.#broken) return;
+    while (this.#replies.length > 0 && !out.writableNeedDrain && !out.destroyed) {
+      for (const part of this.#replies.shift()!) {
+        out.write(part);
+        this.#replyBytes -= part.length;
+      }
+    }
+    const backlogged = this.#replyBytes > REPLY_BACKLOG;
+    if (backlogged && !this.#repliesUnread && this.#idleTimeout > 0) {
+      this.#repliesUnread = setTimeout(() => this.#onRepliesUnread(), this.#idleTimeout).unref();
+    } else if (!backlogged && this.#repliesUnread) {
+      clearTimeout(this.#repliesUnread);
+      this.#repliesUnread = undefined;
+    }
+    this.#updateFlow();
+  }
+
+  #onRepliesUnread(): void {
+    this.#repliesUnread = undefined;
+    if (this.#replyBytes <= REPLY_BACKLOG) return;
+    this.#fail(timedOut(`the other end has not read our replies for ${this.#idleTimeout / 1000} s; disconnecting`), false);
+    this.#replies = [];
+    this.#replyBytes = 0;
+    this.#output?.destroy();
   }
 
   // ---- the byte stream ---------------------------------------------------------
@@ -463,7 +588,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const unanswered = connectionLost('before the receiver answered');
       for (const o of [...this.#outgoing.values()]) this.#stopOutgoing(o, unanswered);
       for (const o of this.#waiting.splice(0)) {
-        o.reader?.destroy();
+        o.reader.destroy();
         o.job.fail(unanswered);
       }
     }
@@ -488,7 +613,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (const incoming of [...this.#incoming.values()]) this.#stopIncoming(incoming, error, false);
     for (const o of [...this.#outgoing.values()]) this.#stopOutgoing(o, error);
     for (const o of this.#waiting.splice(0)) {
-      o.reader?.destroy();
+      o.reader.destroy();
       o.job.fail(error);
     }
     this.#input?.destroy();
@@ -496,12 +621,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 }
 
-function readerOptions(options: SendOptions): ExtentReadStreamOptions {
-  const r: ExtentReadStreamOptions = {};
-  if (options.offset !== undefined) r.offset = options.offset;
-  if (options.length !== undefined) r.length = options.length;
-  if (options.sparse !== undefined) r.sparse = options.sparse;
-  return r;
+function readerOptions(checked: SendChecked): ExtentReadStreamOptions {
+  const { offset, length, sparse } = checked.reader;
+  return length === undefined ? { offset, sparse } : { offset, length, sparse };
 }
 
 function waitForDrain(out: Writable): Promise<void> {
@@ -522,35 +644,48 @@ function waitForDrain(out: Writable): Promise<void> {
   });
 }
 
+/**
+ * A stream that can carry answers back: a duplex whose other side is a peer
+ * (a socket). A Transform (a PassThrough, a gzip) is a Duplex too, but what is
+ * written to it comes back out of it: a one-way pipe, not a peer.
+ */
 function isDuplexWith(stream: unknown, side: 'readable' | 'writable'): boolean {
-  return stream instanceof Duplex && (stream as Duplex)[side] !== false;
+  return stream instanceof Duplex && !(stream instanceof Transform) && (stream as Duplex)[side] !== false;
 }
 
 /**
  * Sends one image into a stream. Over a duplex that can be read (a socket)
  * the job resolves on the receiver's OK and fails on its ERROR; into a plain
  * writable (a pipe, stdout) it resolves once the END frame is written. The
- * stream is ended afterwards unless `end: false`.
+ * stream is ended afterwards unless `end: false`. Bad arguments throw here.
  */
 export function send(target: Target, stream: Writable, options: SendOptions & { end?: boolean; handshake?: boolean } = {}): TransferJob {
-  const { end = true, handshake, ...sendOptions } = options;
+  checkTarget('target', target);
+  checkStream('stream', stream, 'writable');
+  const { end, handshake, ...sendOptions } = checkOneStreamOptions(options);
+  checkSendArgs(target, sendOptions);
   const input = (handshake ?? isDuplexWith(stream, 'readable')) ? (stream as unknown as Readable) : null;
   const connection = new Connection(input, stream, handshake === undefined ? {} : { handshake });
   const job = connection.send(target, sendOptions);
-  if (end) void job.done.catch(() => {}).then(() => connection.end()).catch(() => {});
+  if (end ?? true) void job.done.catch(() => {}).then(() => connection.end()).catch(() => {});
   return job;
 }
 
 /**
  * Receives one image from a stream into `target`. Over a duplex that can be
- * written the sender gets OK or ERROR back. A second image on the same
- * stream is refused.
+ * written the sender gets OK or ERROR back. The stream carries one image:
+ * a second one is refused, and bytes after its END fail the job while it is
+ * still writing (`blockcopy recv` also waits briefly for the end of its input).
+ * Bad arguments throw here, before anything is read.
  */
 export function receive(stream: Readable, target: Target, options: ReceiveOptions & { handshake?: boolean } = {}): TransferJob {
-  const { handshake, ...receiveOptions } = options;
+  checkStream('stream', stream, 'readable');
+  const { handshake, ...receiveOptions } = checkOneStreamOptions(options);
+  const checked = checkReceiveArgs(target, receiveOptions);
   const output = (handshake ?? isDuplexWith(stream, 'writable')) ? (stream as unknown as Writable) : null;
   const connection = new Connection(stream, output, { maxTransfers: 1, handshake: output !== null });
-  const job = new TransferJob(options.progressInterval);
+  connection._oneImage();
+  const job = new TransferJob(checked.progressInterval);
   let taken = false;
   connection.on('transfer', (offer) => {
     if (taken) return offer.reject({ code: 'ERR_BLOCKCOPY_NOT_ACCEPTED', message: 'receive() takes one image per stream' });
@@ -563,4 +698,13 @@ export function receive(stream: Readable, target: Target, options: ReceiveOption
   });
   job.once('completed', () => output && void connection.end());
   return job;
+}
+
+/** send()'s and receive()'s own options, checked; the rest is passed on. */
+function checkOneStreamOptions<T extends { end?: boolean; handshake?: boolean }>(options: T): T {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  for (const key of ['end', 'handshake'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') throw invalidArgType(`options.${key}`, 'of type boolean', options[key]);
+  }
+  return options;
 }

@@ -1,6 +1,7 @@
 // Object-mode streams over the engine: an image read as data pieces and holes,
 // and an image written from them. The file work runs on engine threads.
 import { Readable, Writable } from 'node:stream';
+import { claimDestination, spansChanged } from '../claims';
 import { fromNative } from '../errors';
 import { addon, type NativeReader, type NativeWriter, type StreamItem } from '../native';
 import { checkReadStreamArgs, checkWriteStreamArgs, type WriteStreamChecked } from '../options';
@@ -121,6 +122,8 @@ export class ExtentWriteStream extends Writable {
   #native: NativeWriter | undefined;
   #tally: ImageTally | undefined;
   #result: WriteResult | undefined;
+  #owner = 'an extent write stream';
+  #release: (() => void) | undefined;
 
   constructor(target: Target, options?: ExtentWriteStreamOptions) {
     // Up to 64 pieces (4 to 16 MiB) wait while the engine writes the last
@@ -134,6 +137,11 @@ export class ExtentWriteStream extends Writable {
     return this.#result;
   }
 
+  /** @internal Who writes through this stream, for another job's EBUSY message ("transfer job 3"). */
+  set owner(name: string) {
+    this.#owner = name;
+  }
+
   override _construct(callback: (error?: Error | null) => void): void {
     // No options: the constructor threw. No size: the first object brings it.
     if (this.#checked?.size === undefined) callback();
@@ -142,10 +150,17 @@ export class ExtentWriteStream extends Writable {
 
   #open(size: number, callback: (error?: Error | null) => void): void {
     const c = this.#checked;
+    const truncate = c.truncate ?? (c.offset === 0 && c.dstSize === undefined);
+    // One job per target, as for copies: another job writing these bytes is refused before anything opens.
+    try {
+      this.#release = claimDestination(this.#owner, c.target, spansChanged(c.offset, size, truncate, c.dstSize));
+    } catch (error) {
+      return callback(error as Error);
+    }
     const options = {
       offset: c.offset,
       length: size,
-      truncate: c.truncate ?? (c.offset === 0 && c.dstSize === undefined),
+      truncate,
       targetIsZero: c.targetIsZero,
       overwrite: c.overwrite,
       force: c.force,
@@ -212,12 +227,14 @@ export class ExtentWriteStream extends Writable {
     this.#native.finish((error, result) => {
       if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
       this.#result = result;
+      this.#release?.(); // the engine let go of its lock in finish()
       callback();
     });
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#native?.close(error !== null);
+    this.#release?.();
     callback(error);
   }
 }

@@ -9,7 +9,8 @@ export const PREFACE_BYTES = 16;
 export const HEADER_BYTES = 12;
 /** Largest data payload in one DATA frame. */
 export const MAX_DATA = 256 * 1024;
-const MAX_NAME = 1024;
+/** Longest transfer name, in bytes of UTF-8. */
+export const MAX_NAME = 1024;
 const MAX_CODE = 64;
 const MAX_MESSAGE = 4096;
 
@@ -178,29 +179,38 @@ export class FrameParser {
   // Inside a DATA frame's payload: where its next byte goes and how many are left.
   #data: { id: number; offset: number; left: number } | undefined;
 
-  /** Every frame (or DATA piece) complete in what has arrived so far. */
-  push(chunk: Buffer): Frame[] {
+  /**
+   * Every frame (or DATA piece) complete in what has arrived so far, and the
+   * error that stopped parsing, if any: the frames before a malformed one
+   * still count (an END followed by garbage is an image that ended, then garbage).
+   * After an error the parser is unusable.
+   */
+  push(chunk: Buffer): { frames: Frame[]; error?: Error } {
     if (chunk.length > 0) {
       this.#chunks.push(chunk);
       this.#bytes += chunk.length;
     }
     const frames: Frame[] = [];
-    for (;;) {
-      if (!this.#prefaceSeen) {
-        if (!this.#checkPreface()) return frames;
-      } else if (this.#data) {
-        if (this.#bytes === 0) return frames;
-        const d = this.#data;
-        const piece = this.#takeView(Math.min(d.left, this.#chunks[0]!.length));
-        frames.push({ type: 'data', id: d.id, offset: d.offset, data: piece });
-        d.offset += piece.length;
-        d.left -= piece.length;
-        if (d.left === 0) this.#data = undefined;
-      } else {
-        const frame = this.#nextFrame();
-        if (frame === undefined) return frames;
-        if (frame !== null) frames.push(frame);
+    try {
+      for (;;) {
+        if (!this.#prefaceSeen) {
+          if (!this.#checkPreface()) return { frames };
+        } else if (this.#data) {
+          if (this.#bytes === 0) return { frames };
+          const d = this.#data;
+          const piece = this.#takeView(Math.min(d.left, this.#chunks[0]!.length));
+          frames.push({ type: 'data', id: d.id, offset: d.offset, data: piece });
+          d.offset += piece.length;
+          d.left -= piece.length;
+          if (d.left === 0) this.#data = undefined;
+        } else {
+          const frame = this.#nextFrame();
+          if (frame === undefined) return { frames };
+          if (frame !== null) frames.push(frame);
+        }
       }
+    } catch (error) {
+      return { frames, error: error as Error };
     }
   }
 

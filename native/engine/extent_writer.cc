@@ -23,44 +23,39 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
   how.overwrite = options.overwrite;
   how.force = options.force;
   Status s = open_destination(target, how, &fd_, &info_, &created_);
-  if (s.ok()) s = shape();
+  if (s.ok()) {
+    const bool cuts = options.truncate && info_.type == FileType::Regular;
+    const uint64_t* new_size = options.dst_size ? &*options.dst_size : nullptr;
+    s = lock_.acquire(fd_.get(), spans_changed(options.offset, options.length, cuts, new_size));
+    if (!s.ok()) created_ = false;  // another job is writing it: not ours to remove
+  }
+  if (s.ok()) s = check_fits();
   if (!s.ok()) {
     abandon();
     return s;
   }
+  // Nothing is cut before the end, so any byte of an existing file may still be old data.
+  old_data_end_ = options.target_is_zero || created_ ? 0 : info_.size;
   zeroer_.emplace(fd_.get(), info_.type);
   write_behind_.emplace(fd_.get(), options.fsync != SyncMode::None, options.offset);
   return Status::Ok();
 }
 
-// The same rules as a copy's destination (copy_plan.cc): devices must hold the
-// image; files are resized or cut first, which tells where old data may remain.
-Status ExtentWriter::shape() {
+// The same rules as a copy's destination (copy_plan.cc): a device must hold
+// the image and cannot be resized; a file's new size must hold it.
+Status ExtentWriter::check_fits() const {
   const uint64_t end = options_.offset + options_.length;
   if (info_.type == FileType::BlockDevice) {
     if (options_.dst_size) return Status::Sys(EINVAL, "ftruncate", Side::Destination, "dstSize cannot resize a block device");
     if (end > info_.size)
       return Status::Sys(ENOSPC, "write", Side::Destination,
                          "image ends at " + n(end) + ", past the end of the device (" + n(info_.size) + " bytes)");
-    old_data_end_ = options_.target_is_zero ? 0 : info_.size;
     return Status::Ok();
   }
   if (info_.type != FileType::Regular)
     return Status::Sys(EINVAL, "open", Side::Destination, "not a regular file or block device");
   if (options_.dst_size && end > *options_.dst_size)
     return Status::OutOfRange("offset + image size (" + n(end) + ") is past dstSize (" + n(*options_.dst_size) + ")");
-  uint64_t old_end = created_ ? 0 : info_.size;
-  if (options_.dst_size) {
-    Status s = set_file_size(fd_.get(), *options_.dst_size);
-    if (!s.ok()) return s;
-    old_end = std::min(old_end, *options_.dst_size);
-  }
-  if (options_.truncate && !created_) {
-    Status s = set_file_size(fd_.get(), options_.offset);
-    if (!s.ok()) return s;
-    old_end = std::min(old_end, options_.offset);
-  }
-  old_data_end_ = options_.target_is_zero ? 0 : old_end;
   return Status::Ok();
 }
 
@@ -131,15 +126,22 @@ Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
 
 Status ExtentWriter::finish() {
   if (info_.type == FileType::Regular) {
-    // Cut to the image's end, or grow to it so a trailing hole is there too.
-    Status s = size_file_to(fd_.get(), options_.offset + options_.length, options_.truncate);
+    // The image is in: now the size. dstSize, or cut to the image's end, or
+    // grown to it so a trailing hole is there too.
+    const uint64_t end = options_.offset + options_.length;
+    Status s = options_.dst_size ? set_file_size(fd_.get(), *options_.dst_size)
+                                 : size_file_to(fd_.get(), end, options_.truncate);
     if (!s.ok()) return s;
   }
-  return flush_file(fd_.get(), options_.fsync);
+  Status s = flush_file(fd_.get(), options_.fsync);
+  // Done with the file: another job may have it as soon as this one settles.
+  if (s.ok()) lock_.release();
+  return s;
 }
 
 void ExtentWriter::abandon() {
   if (!created_ || target_.is_fd()) return;
+  lock_.release();
   fd_.reset();
   unlink(target_.path.c_str());
   created_ = false;

@@ -12,6 +12,7 @@
 
 #include "checksum.h"
 #include "file.h"
+#include "range_lock.h"
 #include "request.h"
 #include "status.h"
 #include "write_behind.h"
@@ -30,6 +31,10 @@ struct WriterOptions {
   SyncMode fsync = SyncMode::None;
 };
 
+// The destination keeps its size and every byte the image has not yet written
+// over until the END: holes over old data are zeroed as they come, and the
+// size is set (cut, grown, dstSize) only in finish(). So a stream that fails
+// early leaves an existing file as it was, but for what it did write.
 class ExtentWriter {
  public:
   Status open(const Target& target, const WriterOptions& options);
@@ -49,13 +54,14 @@ class ExtentWriter {
 
  private:
   Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
-  Status shape();
+  Status check_fits() const;
 
   Target target_;
   WriterOptions options_;
   Fd fd_;
   FileInfo info_;
   bool created_ = false;
+  RangeLock lock_;  // after fd_: let go before it closes
   uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
   std::optional<RangeZeroer> zeroer_;
   std::optional<WriteBehind> write_behind_;
