@@ -20,6 +20,10 @@ constexpr uint64_t kHolePiece = 256ull << 20;
 // finer steps: large enough to keep syscalls rare, small enough for progress.
 constexpr uint64_t kKernelPiece = 64ull << 20;
 constexpr uint64_t kClonePiece = 1ull << 30;
+// Under a bandwidth limit a request carries at most 1/32 s of data, so the
+// rate holds within about 3% from the first second whatever the block size,
+// and a limit set while a job runs takes hold within one request.
+constexpr uint64_t kRequestsPerSecond = 32;
 
 uint64_t detection_block(const FileInfo& dst) { return std::max<uint64_t>(dst.block_size, 4096); }
 uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
@@ -158,7 +162,7 @@ Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
   const uint64_t end = pos + length;
   std::vector<Segment> writes;
   for (uint64_t done = 0; done < length;) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(req_.block_size, length - done));
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(request_size(req_.block_size), length - done));
     const uint64_t at = plan_.backward ? end - done - n : pos + done;
     before_read(n);
     size_t got = 0;
@@ -183,9 +187,8 @@ Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
 }
 
 Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
-  const uint64_t piece = req_.bandwidth ? req_.block_size : std::max<uint64_t>(kKernelPiece, req_.block_size);
   for (uint64_t done = 0; done < length;) {
-    const uint64_t n = std::min(piece, length - done);
+    const uint64_t n = std::min(request_size(std::max<uint64_t>(kKernelPiece, req_.block_size)), length - done);
     before_read(n);
     bool unsupported = false;
     uint64_t copied = 0;
@@ -223,7 +226,16 @@ Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
 
 // ---- the ChunkHandler side ---------------------------------------------------
 
+uint64_t CopyLoop::request_size(uint64_t largest) const {
+  const uint64_t rate = control_.throttle.rate();
+  if (rate == 0) return largest;
+  const uint64_t unit = std::max<uint64_t>(4096, plan_.direct_align);  // O_DIRECT needs whole units
+  return std::min(largest, std::max(unit, rate / kRequestsPerSecond / unit * unit));
+}
+
 void CopyLoop::before_read(uint64_t bytes) { control_.throttle.acquire(bytes, control_.cancelled); }
+
+std::chrono::nanoseconds CopyLoop::try_read(uint64_t bytes) { return control_.throttle.try_take(bytes); }
 
 void CopyLoop::written(uint64_t bytes) {
   moved_[path_] += bytes;

@@ -46,7 +46,9 @@ class CopyLoop : private ChunkHandler {
   Status skip_or_zero(uint64_t dst_pos, uint64_t length, uint64_t* written);
 
   // ChunkHandler, for every user-space mover.
+  uint64_t request_size(uint64_t largest) const override;
   void before_read(uint64_t bytes) override;
+  std::chrono::nanoseconds try_read(uint64_t bytes) override;
   Status plan_writes(const unsigned char* data, uint32_t length, uint64_t dst_pos,
                      std::vector<Segment>* writes) override;
   void written(uint64_t bytes) override;

@@ -5,35 +5,41 @@
 
 namespace blockcopy {
 
-// Unused allowance is kept for at most this long, so a pause does not turn into a burst.
+// Unused allowance is kept for at most this long, so a pause (a slow disk, a
+// busy consumer) does not turn into a burst.
 static constexpr std::chrono::milliseconds kBurst{100};
 // Sleep in slices so cancel and a changed rate are noticed promptly.
 static constexpr std::chrono::milliseconds kSlice{20};
 
-void Throttle::acquire(uint64_t bytes, const std::atomic<bool>& cancelled) {
-  uint64_t rate = this->rate();
+static Throttle::Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Throttle::Clock::duration>(std::chrono::duration<double>(s));
+}
+
+Throttle::Clock::duration Throttle::try_take(uint64_t bytes) {
+  const uint64_t rate = this->rate();
+  const auto now = Clock::now();
   if (rate == 0) {
-    primed_ = false;
-    return;
+    timed_rate_ = 0;
+    return Clock::duration::zero();
   }
-  auto now = Clock::now();
-  if (!primed_ || allowed_at_ < now - kBurst) allowed_at_ = now - (primed_ ? kBurst : Clock::duration::zero());
-  primed_ = true;
-  allowed_at_ += std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(static_cast<double>(bytes) / static_cast<double>(rate)));
+  if (timed_rate_ == 0) {  // limited from now on
+    next_turn_ = now;
+  } else if (rate != timed_rate_ && next_turn_ > now) {
+    // Changed live: what is still owed is paid at the new rate.
+    const double owed = std::chrono::duration<double>(next_turn_ - now).count() * static_cast<double>(timed_rate_);
+    next_turn_ = now + seconds(owed / static_cast<double>(rate));
+  }
+  timed_rate_ = rate;
+  if (next_turn_ > now) return next_turn_ - now;
+  next_turn_ = std::max(next_turn_, now - kBurst) + seconds(static_cast<double>(bytes) / static_cast<double>(rate));
+  return Clock::duration::zero();
+}
+
+void Throttle::acquire(uint64_t bytes, const std::atomic<bool>& cancelled) {
   while (!cancelled.load(std::memory_order_relaxed)) {
-    now = Clock::now();
-    if (now >= allowed_at_) return;
-    uint64_t current = this->rate();
-    if (current != rate) {  // changed live: re-time what is still owed at the new rate
-      if (current == 0) return;
-      auto owed = std::chrono::duration<double>(allowed_at_ - now).count() * static_cast<double>(rate);
-      allowed_at_ = now + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(owed / static_cast<double>(current)));
-      rate = current;
-      continue;
-    }
-    std::this_thread::sleep_for(std::min<Clock::duration>(kSlice, allowed_at_ - now));
+    const auto wait = try_take(bytes);
+    if (wait == Clock::duration::zero()) return;
+    std::this_thread::sleep_for(std::min<Clock::duration>(kSlice, wait));
   }
 }
 

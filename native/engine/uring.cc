@@ -18,8 +18,9 @@ int sys_setup(unsigned entries, io_uring_params* p) {
   return static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
 }
 
-int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
-  return static_cast<int>(syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, nullptr, 0));
+int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg = nullptr,
+              size_t arg_size = 0) {
+  return static_cast<int>(syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, arg_size));
 }
 
 int sys_register(int fd, unsigned opcode, const void* arg, unsigned nr_args) {
@@ -114,6 +115,7 @@ Status Ring::init(unsigned entries) {
   fd_ = sys_setup(entries, &p);
   if (fd_ < 0) return Status::Sys(errno, "io_uring_setup", Side::None);
   sq_entries_ = p.sq_entries;
+  features_ = p.features;
   sq_map_size_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
   cq_map_size_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
 #ifdef IORING_FEAT_SINGLE_MMAP
@@ -178,15 +180,34 @@ void Ring::prepare(bool write, int fd, const void* buf, uint32_t len, uint64_t o
   sqe->user_data = user_data;
 }
 
-Status Ring::submit_and_wait(unsigned min_complete) {
+Status Ring::submit_and_wait(unsigned min_complete, std::chrono::nanoseconds timeout) {
+  unsigned flags = min_complete ? IORING_ENTER_GETEVENTS : 0;
+  const void* arg = nullptr;
+  size_t arg_size = 0;
+#if defined(IORING_ENTER_EXT_ARG) && defined(IORING_FEAT_EXT_ARG)
+  __kernel_timespec ts = {};
+  io_uring_getevents_arg wait = {};
+  if (timeout.count() > 0 && min_complete && (features_ & IORING_FEAT_EXT_ARG)) {
+    ts.tv_sec = timeout.count() / 1000000000;
+    ts.tv_nsec = timeout.count() % 1000000000;
+    wait.ts = reinterpret_cast<uint64_t>(&ts);
+    flags |= IORING_ENTER_EXT_ARG;
+    arg = &wait;
+    arg_size = sizeof wait;
+  }
+#endif
   for (;;) {
-    int rc = sys_enter(fd_, to_submit_, min_complete, min_complete ? IORING_ENTER_GETEVENTS : 0);
+    int rc = sys_enter(fd_, to_submit_, min_complete, flags, arg, arg_size);
     if (rc >= 0) {
       to_submit_ -= static_cast<unsigned>(rc) < to_submit_ ? static_cast<unsigned>(rc) : to_submit_;
       if (to_submit_ == 0 || min_complete == 0) return Status::Ok();
       continue;
     }
     if (errno == EINTR) continue;
+    if (errno == ETIME && arg) {  // the timeout passed before a completion: the caller's turn
+      to_submit_ = 0;             // submission happens before the wait, so all went in
+      return Status::Ok();
+    }
     // EAGAIN/EBUSY: the completion queue is full; the caller reaps and tries again.
     if ((errno == EAGAIN || errno == EBUSY) && load_acquire(cq_tail_) != *cq_head_) return Status::Ok();
     return Status::Sys(errno, "io_uring_enter", Side::None);

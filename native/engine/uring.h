@@ -5,6 +5,7 @@
 
 #include <linux/io_uring.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -47,8 +48,10 @@ class Ring {
     prepare(true, fd, buf, len, offset, buf_index, user_data);
   }
 
-  // Submits what is queued and waits for at least `min_complete` completions.
-  Status submit_and_wait(unsigned min_complete);
+  // Submits what is queued and waits for at least `min_complete` completions,
+  // or, when `timeout` is not zero and the kernel can (5.11 and later), for no
+  // longer than that: the bandwidth limit's next turn must not wait on a slow read.
+  Status submit_and_wait(unsigned min_complete, std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero());
   bool next_completion(Completion* out);
 
  private:
@@ -67,6 +70,7 @@ class Ring {
   unsigned *cq_head_ = nullptr, *cq_tail_ = nullptr, *cq_mask_ = nullptr;
   io_uring_cqe* cqes_ = nullptr;
   unsigned sq_entries_ = 0;
+  unsigned features_ = 0;
   unsigned to_submit_ = 0;
   bool registered_ = false;
 };

@@ -4,8 +4,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 namespace blockcopy {
+
+namespace {
+// Waiting for the bandwidth limit with nothing in flight: cancel is seen this often.
+constexpr std::chrono::milliseconds kThrottleSlice{20};
+}  // namespace
 
 UringCopier::UringCopier(uint32_t block_size, uint32_t depth)
     : block_size_(block_size), depth_(depth), pool_(static_cast<size_t>(block_size) * depth) {}
@@ -189,12 +195,16 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
   uint64_t seq = 0;
 
   for (;;) {
-    // Keep every idle buffer busy while there is range left and no reason to stop.
+    // Keep every idle buffer busy while there is range left, the bandwidth
+    // limit allows and there is no reason to stop. The limit is drawn per
+    // request, never for the whole queue ahead of time.
+    std::chrono::nanoseconds turn{0};
     for (Slot& slot : slots_) {
       if (next >= end || stop_ || !error_.ok()) break;
       if (slot.state != State::Idle) continue;
-      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(block_size_, end - next));
-      handler.before_read(n);
+      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(handler.request_size(block_size_), end - next));
+      turn = handler.try_read(n);
+      if (turn.count() > 0) break;
       slot.state = State::Reading;
       slot.src_pos = next;
       slot.dst_pos = next + delta_;
@@ -205,8 +215,14 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
       next += n;
       submit_read(slot);
     }
-    if (in_flight_ == 0) break;
-    Status s = ring_.submit_and_wait(1);
+    if (in_flight_ == 0) {
+      if (turn.count() == 0) break;
+      // Nothing in flight: wait for the next turn here, a slice at a time, so cancel is seen.
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(turn, kThrottleSlice));
+      if (!handler.checkpoint(frontier_)) stop_ = true;
+      continue;
+    }
+    Status s = ring_.submit_and_wait(1, turn);
     if (!s.ok()) {
       // The ring itself failed: nothing more can be reaped safely.
       *frontier = frontier_;
