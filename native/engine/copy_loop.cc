@@ -188,7 +188,9 @@ Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
 
 Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
   for (uint64_t done = 0; done < length;) {
-    const uint64_t n = std::min(request_size(std::max<uint64_t>(kKernelPiece, req_.block_size)), length - done);
+    // Under a limit, block-size calls (or smaller): the kernel's large ones would come in bursts.
+    const uint64_t largest = control_.throttle.rate() ? req_.block_size : std::max<uint64_t>(kKernelPiece, req_.block_size);
+    const uint64_t n = std::min(request_size(largest), length - done);
     before_read(n);
     bool unsupported = false;
     uint64_t copied = 0;
