@@ -2,7 +2,7 @@
 // or async iteration, and stopped with cancel() or an AbortSignal.
 import { claimDestination, copySpans } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
-import { JobBase, type JobEvents, ZERO_PROGRESS } from './job_base';
+import { JobBase, type JobEvents, runListeners, ZERO_PROGRESS } from './job_base';
 import { addon, type NativeJob, type NativeOptions, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
 import type { CheckedCopy } from './options';
@@ -114,10 +114,8 @@ export class CopyJob extends JobBase<CopyResult> {
     this.checked.signal?.removeEventListener('abort', this.#onAbort);
     this.#release();
     const settled = settleOutcome(outcome, this.src, this.dst, this.checked.signal);
-    try {
-      this.settle(settled, progressOf(outcome));
-    } finally {
-      this.#onEnd?.(this, settled);
-    }
+    this.settle(settled, progressOf(outcome));
+    const onEnd = this.#onEnd;
+    if (onEnd) runListeners(() => onEnd(this, settled));
   }
 }

@@ -16,6 +16,22 @@ export const ZERO_PROGRESS: Progress = {
   elapsedMs: 0,
 };
 
+/**
+ * Runs listeners (or a caller's callback) where their exception must not
+ * break the job's own machinery (a native callback, a stream's frame loop):
+ * the exception reaches the process as uncaught on the next tick, as a
+ * throwing listener's does anywhere else in Node.
+ */
+export function runListeners(call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    process.nextTick(() => {
+      throw error;
+    });
+  }
+}
+
 /** Drops reports that say nothing new, so a job's last report is its final one. */
 export class ProgressGate {
   private last: Progress | undefined;
@@ -84,6 +100,16 @@ export abstract class JobBase<R extends Progress> extends EventEmitter<JobEvents
     return this.done.then(onfulfilled, onrejected);
   }
 
+  /** As on a Promise: `job.catch(...)` is `job.done.catch(...)`. */
+  catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<R | T> {
+    return this.done.catch(onrejected);
+  }
+
+  /** As on a Promise: runs once the job has ended, whatever the outcome. */
+  finally(onfinally?: (() => void) | null): Promise<R> {
+    return this.done.finally(onfinally);
+  }
+
   /** Yields progress reports until the job ends; throws its error if it fails or is cancelled. */
   async *[Symbol.asyncIterator](): AsyncIterator<Progress> {
     let pending: Progress | undefined;
@@ -128,15 +154,16 @@ export abstract class JobBase<R extends Progress> extends EventEmitter<JobEvents
 
   protected report(p: Progress): void {
     if (!this.#gate.isNew(p)) return;
-    this.emit('progress', p);
-    this.afterReport(p);
+    runListeners(() => this.emit('progress', p));
+    runListeners(() => this.afterReport(p));
   }
 
   /**
    * Ends the job once: status, promise, then the events (a successful job
-   * reports its final figures first). Settled before the events, so a
-   * throwing listener cannot leave it hanging; the promise's callbacks still
-   * run after the events (they are microtasks).
+   * reports its final figures first). Settled before the events, and a
+   * throwing listener's exception is rethrown on the next tick, so it cannot
+   * leave the job hanging; the promise's callbacks still run after the events
+   * (they are microtasks).
    */
   protected settle(outcome: R | Error, final: Progress): void {
     if (this.#final) return;
@@ -152,11 +179,11 @@ export abstract class JobBase<R extends Progress> extends EventEmitter<JobEvents
       this.#resolve(outcome);
     }
     this.#markEnded();
-    if (outcome instanceof AbortError) this.emit('cancelled', outcome);
-    else if (outcome instanceof Error) this.emit('failed', outcome);
+    if (outcome instanceof AbortError) runListeners(() => this.emit('cancelled', outcome));
+    else if (outcome instanceof Error) runListeners(() => this.emit('failed', outcome));
     else {
       this.report(final);
-      this.emit('completed', outcome);
+      runListeners(() => this.emit('completed', outcome));
     }
   }
 }

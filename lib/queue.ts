@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { AbortError } from './errors';
 import { CopyJob } from './job';
+import { runListeners } from './job_base';
 import { checkCopyArgs, checkQueueOptions } from './options';
 import type { CopyOptions, CopyQueueOptions, CopyResult, Target } from './types';
 
@@ -62,7 +63,7 @@ export class CopyQueue extends EventEmitter<CopyQueueEvents> {
       // A job cancelled while queued does not start; its end is on its way.
       if (job.start()) {
         this.#running.add(job);
-        this.emit('started', job);
+        runListeners(() => this.emit('started', job));
       }
     }
   }
@@ -71,13 +72,10 @@ export class CopyQueue extends EventEmitter<CopyQueueEvents> {
     const index = this.#jobs.indexOf(job);
     if (index >= 0) this.#jobs.splice(index, 1);
     this.#running.delete(job);
-    try {
-      this.#emitOutcome(job, outcome);
-      this.emit('ended', job);
-    } finally {
-      this.#fill();
-      if (this.#jobs.length === 0) this.#becomeIdle();
-    }
+    runListeners(() => this.#emitOutcome(job, outcome));
+    runListeners(() => this.emit('ended', job));
+    this.#fill();
+    if (this.#jobs.length === 0) this.#becomeIdle();
   }
 
   #emitOutcome(job: CopyJob, outcome: CopyResult | Error): void {
@@ -90,6 +88,6 @@ export class CopyQueue extends EventEmitter<CopyQueueEvents> {
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
-    this.emit('idle');
+    runListeners(() => this.emit('idle'));
   }
 }

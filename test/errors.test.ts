@@ -1,6 +1,6 @@
 // Bad input: Node's error codes, thrown before any I/O, and no destination left behind.
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bc, makeDense, makeSparse, MiB, scratch, sha256 } from './helpers';
 
@@ -80,6 +80,33 @@ describe('system errors', () => {
     for (const mode of ['sync', 'async'] as const) {
       await expect(Promise.resolve().then(() => copyIn(mode, src, fifo))).rejects.toMatchObject({ code: 'EINVAL', path: fifo });
     }
+  });
+
+  it('a dangling symlink as destination: its target is created (as dd and qemu-img do), the link kept', async () => {
+    for (const mode of ['sync', 'async'] as const) {
+      const link = tmp.file(`dangling-${mode}`);
+      const target = tmp.file(`dangling-${mode}.target`);
+      fs.symlinkSync(`dangling-${mode}.target`, link); // relative, as most links are
+      await copyIn(mode, src, link);
+      expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(sha256(target)).toBe(sha256(src));
+      // overwrite: false means the name must not exist, and a dangling link is a name.
+      const other = tmp.file(`dangling-${mode}-excl`);
+      fs.symlinkSync(`${other}.target`, other);
+      await expect(Promise.resolve().then(() => copyIn(mode, src, other, { overwrite: false }))).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(fs.existsSync(`${other}.target`)).toBe(false);
+    }
+  });
+
+  // reflink: 'always' between files that cannot share extents fails before a byte lands.
+  const tmpFs = spawnSync('stat', ['-f', '-c', '%T', tmp.dir], { encoding: 'utf8' }).stdout.trim();
+  const canClone = tmpFs === 'xfs' || tmpFs === 'btrfs';
+  it.skipIf(canClone)(`a copy through a dangling symlink that fails before writing removes the file it created, not the link (${tmpFs})`, async () => {
+    const link = tmp.file('dangling-fail');
+    const target = tmp.file('dangling-fail.target');
+    fs.symlinkSync(target, link);
+    await expectBoth(target, (m) => copyIn(m, src, link, { reflink: 'always' }), { code: 'ENOTSUP' });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
   });
 
   it('the same file under another name, at the same offset, is refused', async () => {

@@ -33,6 +33,18 @@ describe('loading blockcopy', () => {
     expect(sha256(dst)).toBe(sha256(src));
   });
 
+  it('a job has then, catch and finally, as a Promise has', () => {
+    const script = `const { copy } = require('blockcopy');
+      const order = [];
+      copy(${JSON.stringify(tmp.file('missing'))}, ${JSON.stringify(tmp.file('never.dst'))})
+        .catch((e) => order.push(e.code))
+        .then(() => copy(${JSON.stringify(src)}, ${JSON.stringify(tmp.file('chain.dst'))}).finally(() => order.push('finally')))
+        .then((r) => console.log(order.join(' '), r.bytesDone));`;
+    const r = runNode(['-e', script]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`ENOENT finally ${1 * MiB}`);
+  });
+
   it('ships type declarations that a strict TypeScript consumer compiles against', () => {
     const dir = fs.mkdtempSync(path.join(ROOT, 'test', '.types-'));
     try {
@@ -42,8 +54,10 @@ describe('loading blockcopy', () => {
 const job = copy('a', 'b', { sparse: 'always', onProgress: (p: Progress) => p.bytesDone < 10 });
 job.on('progress', (p) => p.etaSeconds);
 const r: CopyResult = copySync('a', 'b');
+// A job can be chained like a Promise: then, catch and finally.
+const chained: Promise<string | CopyResult> = copy('a', 'b').catch((error: unknown) => String(error)).finally(() => {});
 const e: CopyError | undefined = undefined;
-void [job.status, r.backend, e, extentsSync('a')[0]?.type];
+void [job.status, r.backend, e, extentsSync('a')[0]?.type, chained];
 // @ts-expect-error sparse takes only the documented modes
 copy('a', 'b', { sparse: 'sometimes' });
 `,

@@ -82,3 +82,49 @@ describe('in a process', () => {
     for (const [, size] of sizes) expect(size).toBeLessThan(16 * MiB);
   });
 });
+
+describe('an exception thrown by a listener', () => {
+  const src = tmp.file('listener.src');
+  makeSparse(src, 8 * MiB, [[0, 8 * MiB]]);
+  const DIST = JSON.stringify(path.join(ROOT, 'dist', 'index.js'));
+
+  /** Runs `body` in a child with `bc`, `src` and `dst` in scope. */
+  function child(body: string, dst: string) {
+    return runNode(['-e', `const bc = require(${DIST}); const src = ${JSON.stringify(src)}; const dst = ${JSON.stringify(dst)};\n${body}`]);
+  }
+
+  it.each([
+    ['a CopyJob progress listener', `const job = bc.copy(src, dst, { bandwidth: 32 * 2 ** 20 }); job.on('progress', () => { throw new Error('listener boom'); });`],
+    ['a CopyJob completed listener', `bc.copy(src, dst).on('completed', () => { throw new Error('listener boom'); });`],
+    ['a copy() onProgress callback', `bc.copy(src, dst, { onProgress: () => { throw new Error('listener boom'); } });`],
+    ['a CopyQueue started listener', `const q = new bc.CopyQueue(); q.on('started', () => { throw new Error('listener boom'); }); q.add(src, dst);`],
+    [
+      'a TransferJob progress listener',
+      `const pipe = new (require('node:stream').PassThrough)(); bc.send(src, pipe); bc.receive(pipe, dst, { progressInterval: 0 }).on('progress', () => { throw new Error('listener boom'); });`,
+    ],
+    ['an extent read stream data listener', `bc.createExtentReadStream(src).on('data', () => { throw new Error('listener boom'); });`],
+  ])('%s reaches the process as uncaught, as in any Node callback', (_what, body) => {
+    const r = child(body, tmp.file(`uncaught-${_what.replace(/\W+/g, '-')}.dst`));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Error: listener boom/);
+    expect(r.stderr).not.toMatch(/DEP0168/);
+  });
+
+  it('the job itself is not disturbed: with an uncaughtException handler it completes byte-exact', () => {
+    const dst = tmp.file('undisturbed.dst');
+    const r = child(
+      `let seen = 0; process.on('uncaughtException', () => seen++);
+       const queue = new bc.CopyQueue();
+       queue.on('completed', () => { throw new Error('queue listener'); });
+       const job = queue.add(src, dst, { bandwidth: 32 * 2 ** 20, progressInterval: 20 });
+       job.on('progress', () => { throw new Error('progress listener'); });
+       queue.idle().then(() => setTimeout(() => console.log(JSON.stringify({ status: job.status, seen })), 50));`,
+      dst,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { status: string; seen: number };
+    expect(out.status).toBe('completed');
+    expect(out.seen).toBeGreaterThan(1);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+});

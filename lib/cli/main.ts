@@ -69,6 +69,13 @@ function size(text: string | undefined, flag: string): number | undefined {
   }
 }
 
+/** A count such as a queue depth: digits only, no size suffix. */
+function count(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a whole number`);
+  return Number(text);
+}
+
 function choice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]): T | undefined {
   if (text === undefined) return undefined;
   if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${flag}: '${text}' is not one of ${choices.join(', ')}`);
@@ -93,26 +100,51 @@ function elapsed(r: { elapsedMs: number; rate: number }): string {
 
 // ---- copy ----------------------------------------------------------------------
 
-/** The command that finishes a cancelled copy: same flags, moved to where it stopped. */
-function resumeCommand(args: string[], src: string, dst: string, options: CopyOptions, resumeOffset: number): string {
+/** The flag that sets each copy option, so that the API's messages name what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  srcOffset: '--offset',
+  dstOffset: '--seek',
+  length: '--length',
+  dstSize: '--size',
+  blockSize: '--bs',
+  queueDepth: '--queue-depth',
+  bandwidth: '--bwlimit',
+  sparse: '--sparse',
+  backend: '--backend',
+  truncate: '--no-truncate',
+  reflink: '--no-reflink',
+};
+
+/** "The argument 'options.blockSize' ..." becomes "The argument '--bs' ...", and the engine's srcOffset --offset. */
+function inFlagTerms(message: string): string {
+  return message
+    .replace(/options\.(\w+)/g, (whole, key: string) => FLAG_OF[key] ?? whole)
+    .replace(/\b(srcOffset|dstOffset|dstSize)\b/g, (key: string) => FLAG_OF[key]!);
+}
+
+/** Flags that say where the range lies: the resume command works them out anew. */
+const RANGE_FLAGS = new Set(['offset', 'seek', 'length', 'size', 'no-truncate']);
+/** Flags that are no part of a copy's settings. */
+const NOT_SETTINGS = new Set(['help', 'version']);
+
+/**
+ * The command that finishes a cancelled copy: built from the parsed flags, so
+ * every setting carries over with its value, and the range moves to where it stopped.
+ */
+function resumeCommand(values: Record<string, string | boolean | undefined>, src: string, dst: string, options: CopyOptions, resumeOffset: number): string {
   const srcOffset = options.srcOffset ?? 0;
   const done = resumeOffset - srcOffset;
-  const keep: string[] = [];
-  // Flags that do not move the range carry over as they were given.
-  const moved = new Set(['--offset', '--seek', '--length', '--size', '--no-truncate']);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const name = a.split('=')[0]!;
-    if (a === src || a === dst || a === 'copy') continue;
-    if (moved.has(name)) {
-      if (!a.includes('=') && name !== '--no-truncate') i++;
-      continue;
-    }
-    keep.push(a);
-  }
-  const parts = ['blockcopy', src, dst, '--offset', String(resumeOffset), '--seek', String((options.dstOffset ?? 0) + done)];
+  // A SRC or DST that looks like a flag would be read as one: after '--' it cannot.
+  const files = src.startsWith('-') || dst.startsWith('-') ? [] : [src, dst];
+  const parts = ['blockcopy', ...files, '--offset', String(resumeOffset), '--seek', String((options.dstOffset ?? 0) + done)];
   if (options.length !== undefined) parts.push('--length', String(options.length - done));
-  parts.push('--no-truncate', ...keep);
+  parts.push('--no-truncate');
+  for (const [flag, value] of Object.entries(values)) {
+    if (value === undefined || value === false || RANGE_FLAGS.has(flag) || NOT_SETTINGS.has(flag)) continue;
+    parts.push(`--${flag}`);
+    if (typeof value === 'string') parts.push(value);
+  }
+  if (files.length === 0) parts.push('--', src, dst);
   return parts.map(shellQuote).join(' ');
 }
 
@@ -136,7 +168,7 @@ async function copyCommand(args: string[]): Promise<number> {
   set('dstOffset', size(values.seek, '--seek'));
   set('length', size(values.length, '--length'));
   set('blockSize', size(values.bs, '--bs'));
-  set('queueDepth', size(values['queue-depth'], '--queue-depth'));
+  set('queueDepth', count(values['queue-depth'], '--queue-depth'));
   set('bandwidth', size(values.bwlimit, '--bwlimit'));
   set('dstSize', size(values.size, '--size'));
   set('backend', choice<BackendName>(values.backend, '--backend', ['auto', 'io_uring', 'pread', 'copy_file_range']));
@@ -150,11 +182,12 @@ async function copyCommand(args: string[]): Promise<number> {
   try {
     job = copy(src, dst, options);
   } catch (e) {
-    throw new UsageError((e as Error).message); // arguments the API refused, e.g. SRC is DST
+    throw new UsageError(inFlagTerms((e as Error).message)); // arguments the API refused, e.g. SRC is DST
   }
   return watch(job, {
     ...shown,
     jsonOut: process.stdout,
+    explain: inFlagTerms,
     summary: (r) =>
       `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written, ` +
       `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})`,
@@ -162,7 +195,7 @@ async function copyCommand(args: string[]): Promise<number> {
       const at = e.resumeOffset ?? options.srcOffset ?? 0;
       return (
         `cancelled after ${formatBytes(e.bytesDone ?? 0)} of data; every source byte below offset ${at} is copied.\n` +
-        `To finish the copy, run:\n  ${resumeCommand(args, src, dst, options, at)}`
+        `To finish the copy, run:\n  ${resumeCommand(values, src, dst, options, at)}`
       );
     },
   });

@@ -14,6 +14,9 @@ export const EXIT_CANCELLED = 130;
 
 export type Display = 'bar' | 'lines' | 'json' | 'quiet';
 
+/** Node's codes for bad arguments: the command exits with EXIT_USAGE on them. */
+const ARGUMENT_CODES = new Set(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']);
+
 export interface WatchOptions<R> {
   display: Display;
   /** Seconds between status lines when not on a terminal. */
@@ -25,6 +28,8 @@ export interface WatchOptions<R> {
   afterwards?: () => Promise<void>;
   /** What to say after a cancel, e.g. how to resume. */
   cancelled: (error: AbortError) => string;
+  /** Rewords an error message for this command (the API's option names as its flags). */
+  explain?: (message: string) => string;
 }
 
 /** --quiet / --json and whether stderr is a terminal decide how progress is shown (--progress sets the line interval). */
@@ -116,7 +121,14 @@ export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions
       process.stderr.write(`blockcopy: ${o.cancelled(error as AbortError)}\n`);
       return EXIT_CANCELLED;
     }
-    process.stderr.write(`blockcopy: ${error.message}\n`);
+    const message = o.explain ? o.explain(error.message) : error.message;
+    // Arguments refused once the files were open (SRC and DST one file at one
+    // offset under two names, a range past SRC's end) are bad usage too.
+    if (ARGUMENT_CODES.has(error.code ?? '')) {
+      process.stderr.write(`blockcopy: ${message}\nTry 'blockcopy --help'.\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`blockcopy: ${message}\n`);
     return EXIT_FAILED;
   }
 }

@@ -4,6 +4,7 @@
 
 #include "../engine/job.h"
 #include "convert.h"
+#include "js_callback.h"
 
 namespace blockcopy::binding {
 
@@ -69,11 +70,12 @@ void deliver(Napi::Env env, Napi::Function callback, AsyncCopy* copy, JobEvent* 
   if (env == nullptr || callback.IsEmpty()) return;  // teardown: only free the event
   if (!event->end) {
     copy->report_queued = false;
-    callback.Call({Napi::String::New(env, "progress"),
-                   progress_to_js(env, copy->thread.control().meter.snapshot())});
+    call_into_js(env, [&] {
+      callback.Call({Napi::String::New(env, "progress"), progress_to_js(env, copy->thread.control().meter.snapshot())});
+    });
     return;
   }
-  callback.Call({Napi::String::New(env, "end"), outcome_to_js(env, event->outcome)});
+  call_into_js(env, [&] { callback.Call({Napi::String::New(env, "end"), outcome_to_js(env, event->outcome)}); });
 }
 
 // Main thread, after the copy thread released the channel (or at teardown).

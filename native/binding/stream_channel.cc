@@ -1,5 +1,7 @@
 #include "stream_channel.h"
 
+#include "js_callback.h"
+
 namespace blockcopy::binding {
 
 struct StreamChannel::Completion {
@@ -38,7 +40,7 @@ void StreamChannel::call_js(Napi::Env env, Napi::Function, StreamChannel* self, 
   if (env == nullptr) return;
   std::unique_ptr<Napi::FunctionReference> callback(completion->callback);
   if (--self->pending_ == 0 && !self->closed_) self->channel_.Unref(env);
-  completion->deliver(env, callback->Value());
+  call_into_js(env, [&] { completion->deliver(env, callback->Value()); });
 }
 
 void StreamChannel::close() {

@@ -34,7 +34,7 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   BackendPlan backend;
   s = choose_backend(req, plan, &backend);
   if (!s.ok()) {
-    abandon_copy(req, &plan);
+    abandon_copy(&plan);
     return finish(control, Ending::Failed, s, req.src_offset);
   }
 
@@ -44,7 +44,7 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
     // Failed before a byte landed (reflink: 'always' refused, say): leave no
     // destination of ours behind.
-    abandon_copy(req, &plan);
+    abandon_copy(&plan);
   }
   if (!s.ok() || loop.stopped()) {
     // The prefix below resume_offset must read back right even where its last

@@ -26,7 +26,7 @@ static bool ranges_overlap(uint64_t a, uint64_t b, uint64_t length) {
 // Checks that need both ends open; nothing has been written yet.
 static Status check_destination(const CopyRequest& req, CopyPlan* plan, bool same) {
   if (same && plan->src_offset == plan->dst_offset)
-    return Status::Invalid("source and destination are the same file and the same range");
+    return Status::Invalid("The argument 'dst' is the source itself, at the same offset (one file under two names)");
   if (plan->is_device()) {
     if (req.dst_size)
       return Status::Sys(EINVAL, "ftruncate", Side::Destination, "dstSize cannot resize a block device");
@@ -53,13 +53,13 @@ static Status shape_destination(const CopyRequest& req, CopyPlan* plan, bool sam
     plan->old_data_end = req.target_is_zero ? 0 : plan->dst_info.size;
     return Status::Ok();
   }
-  uint64_t old_end = plan->dst_created ? 0 : plan->dst_info.size;
+  uint64_t old_end = plan->dst_created.empty() ? plan->dst_info.size : 0;
   if (req.dst_size) {
     Status s = set_file_size(plan->dst.get(), *req.dst_size);
     if (!s.ok()) return s;
     old_end = std::min(old_end, *req.dst_size);
   }
-  if (req.truncate && !same && !plan->dst_created) {
+  if (req.truncate && !same && plan->dst_created.empty()) {
     Status s = set_file_size(plan->dst.get(), plan->dst_offset);
     if (!s.ok()) return s;
     old_end = std::min(old_end, plan->dst_offset);
@@ -99,7 +99,7 @@ static Status lock_destination(const CopyRequest& req, CopyPlan* plan) {
   const uint64_t* new_size = req.dst_size ? &*req.dst_size : nullptr;
   Status s = plan->dst_lock.acquire(plan->dst.get(), spans_changed(plan->dst_offset, plan->length, cuts, new_size));
   // Another job is writing the file, even one we created a moment ago: it is not ours to remove.
-  if (!s.ok()) plan->dst_created = false;
+  if (!s.ok()) plan->dst_created.clear();
   return s;
 }
 
@@ -133,17 +133,17 @@ Status prepare_copy(const CopyRequest& req, CopyPlan* plan) {
   s = open_destination(req.dst, how, &plan->dst, &plan->dst_info, &plan->dst_created);
   if (s.ok()) s = lock_destination(req, plan);
   if (s.ok()) s = prepare_opened(req, plan);
-  if (!s.ok()) abandon_copy(req, plan);
+  if (!s.ok()) abandon_copy(plan);
   return s;
 }
 
-void abandon_copy(const CopyRequest& req, CopyPlan* plan) {
-  if (!plan->dst_created) return;
+void abandon_copy(CopyPlan* plan) {
+  if (plan->dst_created.empty()) return;
   plan->dst_lock.release();
   plan->dst_direct.reset();
   plan->dst.reset();
-  unlink(req.dst.path.c_str());
-  plan->dst_created = false;
+  unlink(plan->dst_created.c_str());
+  plan->dst_created.clear();
 }
 
 }  // namespace blockcopy

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "extent_map.h"
@@ -17,8 +18,8 @@ namespace blockcopy {
 struct CopyPlan {
   Fd src, dst;
   FileInfo src_info, dst_info;
-  bool dst_created = false;
-  RangeLock dst_lock;  // after dst: let go before it closes
+  std::string dst_created;  // the file this copy created, to remove if it fails before writing
+  RangeLock dst_lock;       // after dst: let go before it closes
   bool same = false;  // source and destination are one file or device
 
   // direct: true — second descriptors with O_DIRECT, used where offsets and
@@ -53,6 +54,6 @@ Status prepare_copy(const CopyRequest& req, CopyPlan* plan);
 
 // Undoes what preparing did when the copy cannot start after all: removes a
 // destination this copy created.
-void abandon_copy(const CopyRequest& req, CopyPlan* plan);
+void abandon_copy(CopyPlan* plan);
 
 }  // namespace blockcopy

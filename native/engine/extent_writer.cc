@@ -17,7 +17,6 @@ std::string n(uint64_t v) { return std::to_string(v); }
 }  // namespace
 
 Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
-  target_ = target;
   options_ = options;
   DestinationOpen how;
   how.overwrite = options.overwrite;
@@ -27,7 +26,7 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
     const bool cuts = options.truncate && info_.type == FileType::Regular;
     const uint64_t* new_size = options.dst_size ? &*options.dst_size : nullptr;
     s = lock_.acquire(fd_.get(), spans_changed(options.offset, options.length, cuts, new_size));
-    if (!s.ok()) created_ = false;  // another job is writing it: not ours to remove
+    if (!s.ok()) created_.clear();  // another job is writing it: not ours to remove
   }
   if (s.ok()) s = check_fits();
   if (!s.ok()) {
@@ -35,7 +34,7 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
     return s;
   }
   // Nothing is cut before the end, so any byte of an existing file may still be old data.
-  old_data_end_ = options.target_is_zero || created_ ? 0 : info_.size;
+  old_data_end_ = options.target_is_zero || !created_.empty() ? 0 : info_.size;
   zeroer_.emplace(fd_.get(), info_.type);
   write_behind_.emplace(fd_.get(), options.fsync != SyncMode::None, options.offset);
   return Status::Ok();
@@ -140,11 +139,11 @@ Status ExtentWriter::finish() {
 }
 
 void ExtentWriter::abandon() {
-  if (!created_ || target_.is_fd()) return;
+  if (created_.empty()) return;
   lock_.release();
   fd_.reset();
-  unlink(target_.path.c_str());
-  created_ = false;
+  unlink(created_.c_str());
+  created_.clear();
 }
 
 }  // namespace blockcopy

@@ -56,11 +56,10 @@ class ExtentWriter {
   Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
   Status check_fits() const;
 
-  Target target_;
   WriterOptions options_;
   Fd fd_;
   FileInfo info_;
-  bool created_ = false;
+  std::string created_;  // the file this writer created, to remove if nothing lands in it
   RangeLock lock_;  // after fd_: let go before it closes
   uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
   std::optional<RangeZeroer> zeroer_;

@@ -1,6 +1,7 @@
 #include "file.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -113,46 +114,62 @@ static Status preflight_destination(const std::string& path, bool force, int* ex
   return s;
 }
 
-static Status open_destination_path(const std::string& path, const DestinationOpen& how,
-                                    Fd* fd, bool* created) {
+// Where a dangling symlink points, relative to the folder it lies in; empty
+// when `path` is not a symlink.
+static std::string link_target(const std::string& path) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n < 0) return {};
+  std::string target(buf, static_cast<size_t>(n));
+  if (target[0] == '/') return target;
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? target : path.substr(0, slash + 1) + target;
+}
+
+static Status open_destination_path(const std::string& path, const DestinationOpen& how, Fd* fd,
+                                    std::string* created_path) {
   const int base = O_WRONLY;
   if (!how.overwrite) {
     int raw = open_retrying(path.c_str(), base | O_CREAT | O_EXCL, how.create_mode);
     if (raw < 0) return Status::Sys(errno, "open", Side::Destination);
     *fd = Fd(raw, true);
-    *created = true;
+    *created_path = path;
     return Status::Ok();
   }
   int extra = 0;
   Status s = preflight_destination(path, how.force, &extra);
   if (!s.ok()) return s;
   // Open without O_CREAT first, so we know whether the file is ours to remove on failure.
-  for (int attempt = 0; attempt < 3; attempt++) {
-    int raw = open_retrying(path.c_str(), base | extra);
+  std::string name = path;
+  for (int attempt = 0; attempt < 40; attempt++) {
+    int raw = open_retrying(name.c_str(), base | extra);
     if (raw >= 0) {
       *fd = Fd(raw, true);
       return Status::Ok();
     }
     if (errno != ENOENT) return Status::Sys(errno, "open", Side::Destination);
-    raw = open_retrying(path.c_str(), base | O_CREAT | O_EXCL, how.create_mode);
+    raw = open_retrying(name.c_str(), base | O_CREAT | O_EXCL, how.create_mode);
     if (raw >= 0) {
       *fd = Fd(raw, true);
-      *created = true;
+      *created_path = name;
       return Status::Ok();
     }
     if (errno != EEXIST) return Status::Sys(errno, "open", Side::Destination);
-    // Someone created it between our two opens: go round and open theirs.
+    // O_EXCL never follows a symlink: a dangling one names the file to create.
+    // Otherwise someone created it between our two opens: go round and open theirs.
+    const std::string target = link_target(name);
+    if (!target.empty()) name = target;
   }
-  return Status::Sys(EEXIST, "open", Side::Destination);
+  return Status::Sys(ELOOP, "open", Side::Destination);
 }
 
 Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
-                        FileInfo* info, bool* created) {
-  *created = false;
+                        FileInfo* info, std::string* created_path) {
+  created_path->clear();
   if (target.is_fd()) {
     *fd = Fd(target.fd, false);
   } else {
-    Status s = open_destination_path(target.path, how, fd, created);
+    Status s = open_destination_path(target.path, how, fd, created_path);
     if (!s.ok()) return s;
   }
   Status s = inspect(fd->get(), Side::Destination, info);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 
 #include "request.h"
 #include "status.h"
@@ -55,10 +56,13 @@ struct DestinationOpen {
   mode_t create_mode = 0666;
 };
 
-// Opens (or creates) the destination for writing. `created` tells the caller it
-// made the file, so a copy that fails before writing can remove it again.
+// Opens (or creates) the destination for writing. A dangling symlink is
+// followed and its target created, as dd, qemu-img and fs.copyFile do (unless
+// overwrite is false: the name exists). `created_path` is set to the file this
+// call created, so a copy that fails before writing can remove it again, and
+// left empty when the file was there already.
 Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
-                        FileInfo* info, bool* created);
+                        FileInfo* info, std::string* created_path);
 
 // Opens the same file again with O_DIRECT (via /proc/self/fd/N). EINVAL from a
 // filesystem without direct I/O (tmpfs) is reported as such.
