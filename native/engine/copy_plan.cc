@@ -64,6 +64,11 @@ static Status shape_destination(const CopyRequest& req, CopyPlan* plan, bool sam
     if (!s.ok()) return s;
     old_end = std::min(old_end, plan->dst_offset);
   }
+  // Grown to its final size before the first write, so no write extends the
+  // file: XFS preallocates past the end of a growing file and keeps what a
+  // later write leaves inside it, allocating more than the source has.
+  Status s = size_file_to(plan->dst.get(), plan->dst_end(), false);
+  if (!s.ok()) return s;
   plan->old_data_end = req.target_is_zero ? 0 : old_end;
   plan->cut_to_end = req.truncate;
   return Status::Ok();

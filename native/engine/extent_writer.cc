@@ -58,6 +58,14 @@ Status ExtentWriter::check_fits() const {
   return Status::Ok();
 }
 
+// Before the first piece lands: no write then extends the file, so XFS keeps
+// no preallocation inside it (as for a copy, copy_plan.cc).
+Status ExtentWriter::grow_to_image() {
+  if (grown_ || info_.type != FileType::Regular) return Status::Ok();
+  grown_ = true;
+  return size_file_to(fd_.get(), options_.offset + options_.length, false);
+}
+
 Status ExtentWriter::check_inside(uint64_t rel, uint64_t length, const char* what) const {
   if (rel > options_.length || length > options_.length - rel)
     return Status::OutOfRange(std::string(what) + " at " + n(rel) + " of " + n(length) +
@@ -69,6 +77,7 @@ Status ExtentWriter::write_gathered(uint64_t rel, std::vector<iovec> pieces) {
   uint64_t total = 0;
   for (const iovec& v : pieces) total += v.iov_len;
   Status s = check_inside(rel, total, "data");
+  if (s.ok()) s = grow_to_image();
   if (!s.ok()) return s;
   uint64_t at = rel;
   for (const iovec& v : pieces) {
@@ -109,6 +118,7 @@ Status ExtentWriter::write_gathered(uint64_t rel, std::vector<iovec> pieces) {
 
 Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
   Status s = check_inside(rel, length, "hole");
+  if (s.ok()) s = grow_to_image();
   if (!s.ok()) return s;
   const uint64_t at = options_.offset + rel;
   if (at >= old_data_end_) {

@@ -32,9 +32,10 @@ struct WriterOptions {
 };
 
 // The destination keeps its size and every byte the image has not yet written
-// over until the END: holes over old data are zeroed as they come, and the
-// size is set (cut, grown, dstSize) only in finish(). So a stream that fails
-// early leaves an existing file as it was, but for what it did write.
+// over until the END: holes over old data are zeroed as they come, a file too
+// short for the image is grown to its end when the first piece lands, and it
+// is cut (truncate, dstSize) only in finish(). So a stream that fails early
+// leaves an existing file as it was, but for what it did write.
 class ExtentWriter {
  public:
   Status open(const Target& target, const WriterOptions& options);
@@ -55,12 +56,14 @@ class ExtentWriter {
  private:
   Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
   Status check_fits() const;
+  Status grow_to_image();
 
   WriterOptions options_;
   Fd fd_;
   FileInfo info_;
   std::string created_;  // the file this writer created, to remove if nothing lands in it
   RangeLock lock_;  // after fd_: let go before it closes
+  bool grown_ = false;
   uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
   std::optional<RangeZeroer> zeroer_;
   std::optional<WriteBehind> write_behind_;
