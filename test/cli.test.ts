@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AUTO_KERNEL, makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
+import { AUTO_KERNEL, flushCalls, hasStrace, makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
 
 const tmp = scratch('cli');
 afterAll(() => tmp.cleanup());
@@ -202,9 +202,22 @@ describe('every copy flag reaches the engine', () => {
     expect(sha256(direct)).toBe(sha256(src));
   });
 
-  it('--fsync and --fdatasync are accepted, not both; --json, --quiet and --progress exclude each other', () => {
-    expect(runNode([cli, src, tmp.file('fs.out'), '--fsync', '--quiet']).status).toBe(0);
-    expect(runNode([cli, src, tmp.file('fds.out'), '--fdatasync', '--quiet']).status).toBe(0);
+  it.skipIf(!hasStrace)('--fsync and --fdatasync flush the destination (seen by strace), for copy and recv', async () => {
+    const flushes = (args: string[], dst: string, input?: Buffer) => {
+      const r = flushCalls([cli, ...args], input);
+      expect(r.status, r.stderr).toBe(0);
+      expect(sha256(dst)).toBe(sha256(src));
+      return r.calls.get(dst) ?? [];
+    };
+    expect(flushes([src, tmp.file('fs.out'), '--fsync', '--quiet'], tmp.file('fs.out'))).toEqual(['fsync']);
+    expect(flushes([src, tmp.file('fds.out'), '--fdatasync', '--quiet'], tmp.file('fds.out'))).toEqual(['fdatasync']);
+    expect(flushes([src, tmp.file('nofs.out'), '--quiet'], tmp.file('nofs.out'))).toEqual([]);
+    const stream = spawnSync(process.execPath, [cli, 'send', src], { maxBuffer: 64 * MiB }).stdout;
+    expect(flushes(['recv', tmp.file('recv-fs.out'), '--fsync', '--quiet'], tmp.file('recv-fs.out'), stream)).toEqual(['fsync']);
+    expect(flushes(['recv', tmp.file('recv-fds.out'), '--fdatasync', '--quiet'], tmp.file('recv-fds.out'), stream)).toEqual(['fdatasync']);
+  });
+
+  it('--fsync and --fdatasync do not go together; --json, --quiet and --progress exclude each other', () => {
     expect(runNode([cli, src, tmp.file('both.out'), '--fsync', '--fdatasync']).status).toBe(2);
     expect(runNode([cli, src, tmp.file('jq.out'), '--json', '--quiet']).status).toBe(2);
     expect(runNode([cli, src, tmp.file('jp.out'), '--json', '--progress']).status).toBe(2);

@@ -98,6 +98,31 @@ export function dropCache(file: string): void {
   if (r.status !== 0) throw new Error(`dd could not drop ${file} from the page cache: ${r.stderr}`);
 }
 
+export const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/**
+ * Runs node with `args` under strace and returns, per file, the flush calls
+ * (fsync, fdatasync) made on it: proof that a flush happened, which the
+ * bytes on disk cannot give.
+ */
+export function flushCalls(args: string[], input?: Buffer): { status: number | null; stderr: string; calls: Map<string, string[]> } {
+  const log = path.join(os.tmpdir(), `blockcopy-strace-${process.pid}-${Date.now()}.log`);
+  try {
+    const r = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      ...(input ? { input } : {}),
+    });
+    const calls = new Map<string, string[]>();
+    for (const m of fs.readFileSync(log, 'utf8').matchAll(/(fsync|fdatasync)\(\d+<([^>]*)>\)\s+=\s+0/g)) {
+      calls.set(m[2]!, [...(calls.get(m[2]!) ?? []), m[1]!]);
+    }
+    return { status: r.status, stderr: r.stderr, calls };
+  } finally {
+    fs.rmSync(log, { force: true });
+  }
+}
+
 export function allocated(file: string): number {
   return fs.statSync(file).blocks * 512;
 }
