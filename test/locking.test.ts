@@ -1,7 +1,7 @@
 // One job per target across processes and across names for one file: the
 // engine write-locks the destination bytes a job may change (open file
 // description locks), before it changes anything.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CopyError } from '../dist/index';
@@ -96,6 +96,28 @@ describe('one job per target, across processes', () => {
     } finally {
       execFileSync('losetup', ['--detach', device]);
     }
+  });
+});
+
+describe('an image qemu has open', () => {
+  const hasQemuNbd = spawnSync('qemu-nbd', ['--version']).status === 0;
+  it.skipIf(!hasQemuNbd)('qemu-nbd serving an image: a job over the bytes qemu locks is refused, one beyond them goes ahead', async () => {
+    const src = tmp.file('qemu.src');
+    makeDense(src, 4 * MiB);
+    const image = tmp.file('qemu.img');
+    makeDense(image, 32 * MiB);
+    const socket = tmp.file('qemu.sock');
+    const server = spawn('qemu-nbd', ['-f', 'raw', '--persistent', '-k', socket, image], { stdio: 'ignore' });
+    try {
+      for (let waited = 0; !fs.existsSync(socket) && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      const refused = runNode([CLI, src, image, '--no-truncate']);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/EBUSY: resource busy or locked \(a program using this destination holds a lock on bytes \d+-\d+, as qemu does/);
+      expect(runNode([CLI, src, image, '--seek', '1M', '--no-truncate', '--quiet']).status).toBe(0);
+    } finally {
+      server.kill();
+    }
+    expect(sha256(image, 1 * MiB, 4 * MiB)).toBe(sha256(src));
   });
 });
 

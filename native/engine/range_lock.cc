@@ -28,16 +28,23 @@ int fcntl_retrying(int fd, int cmd, struct flock* fl) {
 // The lock exists but another open file holds an overlapping one.
 bool held_elsewhere(int err) { return err == EAGAIN || err == EACCES; }
 
+std::string bytes(uint64_t start, uint64_t end) {
+  return "bytes " + std::to_string(start) + "-" + (end == ByteSpan::kToTheEnd ? std::string("end") : std::to_string(end));
+}
+
+// Names the lock in the way: OFD locks have no owner to name, but a write lock
+// is another writer's, and a read lock that of a program holding the file open
+// (qemu and qemu-nbd lock bytes 100-299 of the images they use).
 std::string describe_holder(int fd, const ByteSpan& wanted) {
   struct flock fl = span_lock(F_WRLCK, wanted);
-  std::string where = "bytes " + std::to_string(wanted.start) + "-" +
-                      (wanted.end == ByteSpan::kToTheEnd ? std::string("end") : std::to_string(wanted.end));
-  if (fcntl_retrying(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-    const uint64_t start = static_cast<uint64_t>(fl.l_start);
-    where = "bytes " + std::to_string(start) + "-" +
-            (fl.l_len == 0 ? std::string("end") : std::to_string(start + static_cast<uint64_t>(fl.l_len)));
-  }
-  return "resource busy or locked (another job, in this process or another, is writing " + where +
+  if (fcntl_retrying(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+    return "resource busy or locked (another job is writing " + bytes(wanted.start, wanted.end) + " of this destination)";
+  const uint64_t start = static_cast<uint64_t>(fl.l_start);
+  const uint64_t end = fl.l_len == 0 ? ByteSpan::kToTheEnd : start + static_cast<uint64_t>(fl.l_len);
+  if (fl.l_type == F_RDLCK)
+    return "resource busy or locked (a program using this destination holds a lock on " + bytes(start, end) +
+           ", as qemu does on the images it has open)";
+  return "resource busy or locked (another job, in this process or another, is writing " + bytes(start, end) +
          " of this destination)";
 }
 
