@@ -244,37 +244,39 @@ function checkTransferName(value: unknown): string {
   return value;
 }
 
-export interface SendChecked {
-  reader: ReadStreamChecked;
-  name: string;
+/** What every transfer job takes: how often it reports, and a signal that cancels it. */
+interface TransferJobChecked {
   progressInterval: number;
   signal?: AbortSignal;
 }
 
-export function checkSendArgs(target: unknown, options: unknown): SendChecked {
-  const reader = checkReadStreamArgs(target, options);
-  const o = checkObject<{ name: string; progressInterval: number; signal: AbortSignal }>('options', options);
-  const name = checkTransferName(o.name);
-  const checked: SendChecked = { reader, name, progressInterval: checkProgressInterval(o.progressInterval) };
+function checkTransferJobOptions(o: { progressInterval?: unknown; signal?: unknown }): TransferJobChecked {
+  const checked: TransferJobChecked = { progressInterval: checkProgressInterval(o.progressInterval) };
   const signal = checkSignal('options.signal', o.signal);
   if (signal) checked.signal = signal;
   return checked;
 }
 
-export interface ReceiveChecked {
+export interface SendChecked extends TransferJobChecked {
+  reader: ReadStreamChecked;
+  name: string;
+}
+
+export function checkSendArgs(target: unknown, options: unknown): SendChecked {
+  const reader = checkReadStreamArgs(target, options);
+  const o = checkObject<{ name: string; progressInterval: number; signal: AbortSignal }>('options', options);
+  return { reader, name: checkTransferName(o.name), ...checkTransferJobOptions(o) };
+}
+
+export interface ReceiveChecked extends TransferJobChecked {
   writer: WriteStreamChecked;
-  progressInterval: number;
-  signal?: AbortSignal;
 }
 
 /** Everything but the image's size, which comes with the stream. */
 export function checkReceiveArgs(target: unknown, options: unknown): ReceiveChecked {
   const o = checkObject<{ size: unknown; progressInterval: number; signal: AbortSignal }>('options', options);
   if (o.size !== undefined) throw invalidArgValue('options.size', o.size, 'comes from the stream: leave it out');
-  const checked: ReceiveChecked = { writer: checkWriteStreamArgs(target, options), progressInterval: checkProgressInterval(o.progressInterval) };
-  const signal = checkSignal('options.signal', o.signal);
-  if (signal) checked.signal = signal;
-  return checked;
+  return { writer: checkWriteStreamArgs(target, options), ...checkTransferJobOptions(o) };
 }
 
 export interface EncodeChecked {

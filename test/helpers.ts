@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -163,4 +164,15 @@ export function copySources(dir: string): void {
     fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+}
+
+/** Two ends of a loopback TCP connection; close() stops the listening server. */
+export function socketPair(): Promise<{ client: net.Socket; server: net.Socket; close: () => void }> {
+  return new Promise((resolve) => {
+    const srv = net.createServer((server) => resolve({ client, server, close: () => srv.close() }));
+    let client: net.Socket;
+    srv.listen(0, '127.0.0.1', () => {
+      client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+    });
+  });
 }

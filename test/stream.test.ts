@@ -3,13 +3,12 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TransferJob } from '../dist/index';
-import { allocated, bc, makeSparse, MiB, ROOT, scratch, sha256 } from './helpers';
+import { allocated, bc, makeSparse, MiB, ROOT, scratch, sha256, socketPair } from './helpers';
 
 const tmp = scratch('stream');
 afterAll(() => tmp.cleanup());
@@ -50,16 +49,6 @@ async function encoded(file: string, sparse: 'auto' | 'always' | 'never' = 'auto
   });
   await bc.send(file, sink, { sparse });
   return Buffer.concat(chunks);
-}
-
-function socketPair(): Promise<{ client: net.Socket; server: net.Socket; close: () => void }> {
-  return new Promise((resolve) => {
-    const srv = net.createServer((server) => resolve({ client, server, close: () => srv.close() }));
-    let client: net.Socket;
-    srv.listen(0, '127.0.0.1', () => {
-      client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
-    });
-  });
 }
 
 async function failure(job: TransferJob): Promise<Error & { code?: string }> {

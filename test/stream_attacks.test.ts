@@ -8,20 +8,10 @@ import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TransferJob } from '../dist/index';
-import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, sha256 } from './helpers';
+import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, sha256, socketPair } from './helpers';
 
 const tmp = scratch('stream-attacks');
 afterAll(() => tmp.cleanup());
-
-function socketPair(): Promise<{ client: net.Socket; server: net.Socket; close: () => void }> {
-  return new Promise((resolve) => {
-    const srv = net.createServer((server) => resolve({ client, server, close: () => srv.close() }));
-    let client: net.Socket;
-    srv.listen(0, '127.0.0.1', () => {
-      client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
-    });
-  });
-}
 
 async function failure(job: PromiseLike<unknown>): Promise<Error & { code?: string }> {
   try {
