@@ -195,6 +195,20 @@ describe('a receiver keeps its memory and its files', () => {
     close();
   });
 
+  it('the idle clock stops at END: a flush that takes longer than idleTimeout is not a quiet sender', async () => {
+    const src = tmp.file('slow-flush.src');
+    makeDense(src, 48 * MiB);
+    const bytes = await wire(src);
+    const input = new PassThrough();
+    const receiver = new bc.Connection(input, null, { idleTimeout: 20 });
+    const dst = tmp.file('slow-flush.out');
+    const job = new Promise<TransferJob>((resolve) => receiver.on('transfer', (t) => resolve(t.accept(dst, { fsync: 'full' }))));
+    input.end(bytes); // every frame at once: the only wait is for the disk
+    const result = await (await job);
+    expect(result.elapsedMs).toBeGreaterThan(20);
+    expect(sha256(dst)).toBe(sha256(src));
+  });
+
   it('a TransferLimit caps transfers across the connections that share it', async () => {
     const src = tmp.file('limit.src');
     makeSparse(src, 8 * MiB, [[0, 1 * MiB]]);

@@ -213,6 +213,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     await this.#writeTail;
     if (this.#output && !this.#output.writableEnded) {
+      // Answers still queued behind a full output go out before the end, whatever it holds.
+      for (const parts of this.#replies.splice(0)) for (const part of parts) this.#output.write(part);
+      this.#replyBytes = 0;
       await new Promise<void>((resolve) => this.#output!.end(() => resolve()));
     }
   }
@@ -473,9 +476,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const { writer, job, wireId } = incoming;
     incoming.full = false;
     incoming.ending = true;
+    clearTimeout(incoming.idle); // the sender is done; the flush that follows is ours to wait for
     this.#updateFlow();
     writer.end((error?: Error | null) => {
-      clearTimeout(incoming.idle);
       // A failure in the last writes, the final size or the flush is the answer (EFBIG, EIO...).
       const failed = error ?? writer.errored;
       if (failed) return this.#stopIncoming(incoming, failed, true);
