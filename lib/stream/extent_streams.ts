@@ -176,6 +176,8 @@ export class ExtentWriteStream extends Writable {
     let items: StreamItem[] = [];
     const flush = (next: () => void) => {
       if (items.length === 0) return next();
+      // Destroyed while the last batch was being written: its file is closed, nothing more goes in.
+      if (this.destroyed) return callback();
       const batch = items;
       items = [];
       this.#native!.write(batch, (error) => {
