@@ -17,11 +17,11 @@ static Throttle::Clock::duration seconds(double s) {
 
 Throttle::Clock::duration Throttle::try_take(uint64_t bytes) {
   const uint64_t rate = this->rate();
-  const auto now = Clock::now();
   if (rate == 0) {
     timed_rate_ = 0;
     return Clock::duration::zero();
   }
+  const auto now = Clock::now();
   if (timed_rate_ == 0) {  // limited from now on
     next_turn_ = now;
   } else if (rate != timed_rate_ && next_turn_ > now) {
