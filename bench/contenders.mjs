@@ -152,8 +152,11 @@ const probed = new Map();
 function probeOptions(options) {
   const key = JSON.stringify(options);
   if (!probed.has(key)) {
+    // A path of its own per probe: a probe's job (cancelled before it starts)
+    // claims its destination until the next tick, and a shared one would be EBUSY.
+    const path = `/dev/null-probe-${probed.size}`;
     try {
-      blockcopy.copy('/dev/null-probe', '/dev/null-probe', { ...options, dstOffset: 1, signal: AbortSignal.abort() });
+      blockcopy.copy(path, path, { ...options, dstOffset: 1, signal: AbortSignal.abort() });
       probed.set(key, true);
     } catch (e) {
       probed.set(key, `not in this build: ${e.message}`);
