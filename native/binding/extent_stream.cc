@@ -54,36 +54,6 @@ Napi::String checksum_to_js(Napi::Env env, uint64_t sum) {
   return Napi::String::New(env, hex);
 }
 
-struct WriteOp {
-  bool data;
-  uint64_t offset;
-  uint64_t length;
-  const unsigned char* bytes;
-};
-
-// Runs of adjacent data go out in one gathered write: a pipe's 64 KiB pieces
-// would otherwise cost a system call each.
-Status apply_ops(ExtentWriter& writer, const std::vector<WriteOp>& ops) {
-  for (size_t i = 0; i < ops.size();) {
-    const WriteOp& op = ops[i];
-    if (!op.data) {
-      Status s = writer.hole(op.offset, op.length);
-      if (!s.ok()) return s;
-      i++;
-      continue;
-    }
-    std::vector<iovec> run;
-    uint64_t end = op.offset;
-    for (; i < ops.size() && ops[i].data && ops[i].offset == end; i++) {
-      run.push_back({const_cast<unsigned char*>(ops[i].bytes), static_cast<size_t>(ops[i].length)});
-      end += ops[i].length;
-    }
-    Status s = writer.write_gathered(op.offset, std::move(run));
-    if (!s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 // ---- NativeReader -------------------------------------------------------------
@@ -177,23 +147,23 @@ Napi::Value NativeWriter::Open(const Napi::CallbackInfo& info) {
 // buffers) until the engine thread is done with them.
 Napi::Value NativeWriter::Write(const Napi::CallbackInfo& info) {
   Napi::Array items = info[0].As<Napi::Array>();
-  std::vector<WriteOp> ops;
-  ops.reserve(items.Length());
+  std::vector<ImagePiece> pieces;
+  pieces.reserve(items.Length());
   for (uint32_t i = 0; i < items.Length(); i++) {
     Napi::Object item = items.Get(i).As<Napi::Object>();
     const uint64_t offset = static_cast<uint64_t>(item.Get("offset").As<Napi::Number>().Int64Value());
     Napi::Value data = item.Get("data");
     if (data.IsBuffer()) {
       auto buffer = data.As<Napi::Buffer<unsigned char>>();
-      ops.push_back({true, offset, buffer.Length(), buffer.Data()});
+      pieces.push_back({true, offset, buffer.Length(), buffer.Data()});
     } else {
-      ops.push_back({false, offset, static_cast<uint64_t>(item.Get("length").As<Napi::Number>().Int64Value()), nullptr});
+      pieces.push_back({false, offset, static_cast<uint64_t>(item.Get("length").As<Napi::Number>().Int64Value()), nullptr});
     }
   }
   auto* keep = new Napi::Reference<Napi::Array>(Napi::Persistent(items));
   auto writer = writer_;
-  channel_->post(info.Env(), info[1].As<Napi::Function>(), [writer, ops = std::move(ops), keep]() -> Deliver {
-    Status s = apply_ops(*writer, ops);
+  channel_->post(info.Env(), info[1].As<Napi::Function>(), [writer, pieces = std::move(pieces), keep]() -> Deliver {
+    Status s = writer->apply(pieces);
     return [s, keep](Napi::Env env, Napi::Function callback) {
       delete keep;
       if (!s.ok()) callback.Call({status_to_js(env, s)});

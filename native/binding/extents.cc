@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "../engine/engine_thread.h"
-#include "../engine/extents_of.h"
+#include "../engine/source.h"
 #include "convert.h"
 
 namespace blockcopy::binding {

@@ -18,7 +18,7 @@ const char* mover_name(Mover mover) {
 static const char* why_user_space(const CopyRequest& req, const CopyPlan& plan) {
   if (req.sparse == SparseMode::Always) return "sparse: 'always' (zero detection)";
   if (req.direct) return "direct I/O";
-  if (plan.src_info.type != FileType::Regular || plan.dst_info.type != FileType::Regular) return "a block device";
+  if (plan.src.info().type != FileType::Regular || plan.dst.info().type != FileType::Regular) return "a block device";
   if (plan.same) return "a copy within one file";
   return nullptr;
 }

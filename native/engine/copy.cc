@@ -6,13 +6,6 @@
 
 namespace blockcopy {
 
-// Holes skipped at the end of the range leave a regular file short: give it its
-// final size (or cut it there when truncating).
-static Status size_destination(const CopyPlan& plan, uint64_t end, bool cut) {
-  if (plan.is_device()) return Status::Ok();
-  return size_file_to(plan.dst.get(), end, cut);
-}
-
 static CopyOutcome finish(JobControl& control, Ending ending, Status status, uint64_t resume,
                           const char* backend = "pread") {
   CopyOutcome out;
@@ -34,7 +27,7 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   BackendPlan backend;
   s = choose_backend(req, plan, &backend);
   if (!s.ok()) {
-    abandon_copy(&plan);
+    plan.dst.abandon();
     return finish(control, Ending::Failed, s, req.src_offset);
   }
 
@@ -44,16 +37,13 @@ CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* 
   if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
     // Failed before a byte landed (reflink: 'always' refused, say): leave no
     // destination of ours behind.
-    abandon_copy(&plan);
+    plan.dst.abandon();
   }
   if (!s.ok() || loop.stopped()) {
-    // The prefix below resume_offset must read back right even where its last
-    // part was a skipped hole, so the file is made at least that long.
-    if (plan.dst.valid()) size_destination(plan, plan.to_dst(resume), false);
+    plan.dst.stop_at(plan.to_dst(resume));
     return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume, loop.backend_used());
   }
-  s = size_destination(plan, plan.dst_end(), plan.cut_to_end);
-  if (s.ok()) s = flush_file(plan.dst.get(), req.fsync);
+  s = plan.dst.finish(req.fsync);
   if (!s.ok()) return finish(control, Ending::Failed, s, resume, loop.backend_used());
   return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, loop.backend_used());
 }

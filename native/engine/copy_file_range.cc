@@ -5,13 +5,10 @@
 #include <cerrno>
 
 #include "fault_injection.h"
+#include "not_supported.h"
+#include "source.h"
 
 namespace blockcopy {
-
-static bool means_unsupported(int err) {
-  return err == EXDEV || err == ENOSYS || err == EOPNOTSUPP || err == ENOTSUP || err == EPERM ||
-         err == EINVAL || err == EFBIG || err == EBADF;
-}
 
 Status copy_range_in_kernel(int src, uint64_t src_pos, int dst, uint64_t dst_pos, uint64_t length,
                             bool* unsupported, uint64_t* copied) {
@@ -27,16 +24,14 @@ Status copy_range_in_kernel(int src, uint64_t src_pos, int dst, uint64_t dst_pos
     ssize_t n = copy_file_range(src, &in, dst, &out, length - *copied, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (*copied == 0 && means_unsupported(errno)) {
+      if (*copied == 0 && not_supported_between(errno)) {
         *unsupported = true;
         return Status::Ok();
       }
       // Which end failed is not reported; a write-side error is the likelier one.
       return Status::Sys(errno, "copy_file_range", Side::Destination);
     }
-    if (n == 0)
-      return Status::Sys(EIO, "copy_file_range", Side::Source,
-                         "source ended inside the range being copied (did it shrink during the copy?)");
+    if (n == 0) return Source::ended_at(src_pos + *copied);
     *copied += static_cast<uint64_t>(n);
   }
   return Status::Ok();

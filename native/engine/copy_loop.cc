@@ -40,8 +40,7 @@ CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& ba
       control_(control),
       sink_(sink),
       buffer_(req.block_size),
-      zeroer_(plan.dst.get(), plan.dst_info.type),
-      zero_block_(detection_block(plan.dst_info)) {
+      zero_block_(detection_block(plan.dst.info())) {
   next_report_ = control_.meter.started() + std::chrono::milliseconds(req.progress_delay_ms);
 }
 
@@ -76,7 +75,7 @@ Status CopyLoop::run() {
 // ---- data extents ----------------------------------------------------------
 
 Status CopyLoop::copy_extent(const Extent& extent) {
-  if (plan_.backward) return move_pread(plan_.src.get(), plan_.dst.get(), extent.offset, extent.length);
+  if (plan_.backward) return move_pread(plan_.src.fd(), plan_.dst.fd(), extent.offset, extent.length);
   uint64_t pos = extent.offset;
   const uint64_t end = extent.offset + extent.length;
   if (try_reflink_) {
@@ -97,7 +96,7 @@ Status CopyLoop::copy_extent(const Extent& extent) {
 // of the job when the filesystem says no — unless the caller required it.
 Status CopyLoop::clone_aligned(uint64_t pos, uint64_t length, uint64_t* from, uint64_t* to) {
   *from = *to = pos;
-  const uint64_t block = plan_.dst_info.block_size ? plan_.dst_info.block_size : 4096;
+  const uint64_t block = plan_.dst.info().block_size ? plan_.dst.info().block_size : 4096;
   const uint64_t start = round_up(pos, block);
   const uint64_t end = round_down(pos + length, block);
   const bool congruent = (plan_.to_dst(pos) - pos) % block == 0;
@@ -111,7 +110,7 @@ Status CopyLoop::clone_aligned(uint64_t pos, uint64_t length, uint64_t* from, ui
   while (*to < end) {
     const uint64_t n = std::min(kClonePiece, end - *to);
     bool unsupported = false;
-    Status s = clone_range(plan_.src.get(), *to, plan_.dst.get(), plan_.to_dst(*to), n, &unsupported);
+    Status s = clone_range(plan_.src.fd(), *to, plan_.dst.fd(), plan_.to_dst(*to), n, &unsupported);
     if (!s.ok()) return s;
     if (unsupported) {
       if (reflink_required_ || moved_[kReflink] > 0)
@@ -134,7 +133,7 @@ Status CopyLoop::clone_aligned(uint64_t pos, uint64_t length, uint64_t* from, ui
 // unaligned head or tail is finished through the buffered ones, as dd does.
 Status CopyLoop::move(uint64_t pos, uint64_t length) {
   if (length == 0) return Status::Ok();
-  const int src = plan_.src.get(), dst = plan_.dst.get();
+  const int src = plan_.src.fd(), dst = plan_.dst.fd();
   const uint64_t align = plan_.direct_align;
   const uint64_t end = pos + length;
   if (!align || req_.block_size % align != 0 || (plan_.to_dst(pos) - pos) % align != 0)
@@ -168,10 +167,7 @@ Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
     size_t got = 0;
     Status s = read_fully(src, buffer_.data(), n, at, &got);
     if (!s.ok()) return s;
-    if (got < n)
-      return Status::Sys(EIO, "read", Side::Source,
-                         "source ended at " + std::to_string(at + got) +
-                             ", inside the range being copied (did it shrink during the copy?)");
+    if (got < n) return Source::ended_at(at + got);
     const uint64_t dst_pos = plan_.to_dst(at);
     s = plan_writes(buffer_.data(), static_cast<uint32_t>(n), dst_pos, &writes);
     for (const Segment& w : writes) {
@@ -194,7 +190,7 @@ Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
     before_read(n);
     bool unsupported = false;
     uint64_t copied = 0;
-    Status s = copy_range_in_kernel(plan_.src.get(), pos + done, plan_.dst.get(), plan_.to_dst(pos + done), n,
+    Status s = copy_range_in_kernel(plan_.src.fd(), pos + done, plan_.dst.fd(), plan_.to_dst(pos + done), n,
                                     &unsupported, &copied);
     if (!s.ok()) return s;
     if (unsupported) {
@@ -254,26 +250,16 @@ Status CopyLoop::plan_writes(const unsigned char* data, uint32_t length, uint64_
     writes->push_back({0, length});
     return Status::Ok();
   }
-  uint32_t i = 0;
-  while (i < length) {
-    const uint64_t first_block_end = round_down(dst_pos + i, zero_block_) + zero_block_;
-    uint32_t run_end = static_cast<uint32_t>(std::min<uint64_t>(length, first_block_end - dst_pos));
-    const bool zero = is_all_zero(data + i, run_end - i);
-    while (run_end < length) {
-      const uint32_t next = static_cast<uint32_t>(std::min<uint64_t>(length, run_end + zero_block_));
-      if (is_all_zero(data + run_end, next - run_end) != zero) break;
-      run_end = next;
+  split_zero_runs(data, length, dst_pos, zero_block_, &runs_);
+  for (const ZeroRun& run : runs_) {
+    if (!run.zero) {
+      writes->push_back({static_cast<uint32_t>(run.offset), static_cast<uint32_t>(run.length)});
+      continue;
     }
-    const uint32_t run = run_end - i;
-    if (zero) {
-      uint64_t zeros_written = 0;
-      Status s = skip_or_zero(dst_pos + i, run, &zeros_written);
-      control_.meter.add(run, zeros_written, run - zeros_written);
-      if (!s.ok()) return s;
-    } else {
-      writes->push_back({i, run});
-    }
-    i = run_end;
+    uint64_t zeros_written = 0;
+    Status s = plan_.dst.zero(dst_pos + run.offset, run.length, &zeros_written);
+    control_.meter.add(run.length, zeros_written, run.length - zeros_written);
+    if (!s.ok()) return s;
   }
   return Status::Ok();
 }
@@ -282,22 +268,13 @@ bool CopyLoop::checkpoint(uint64_t frontier) { return checkpoint_at(frontier - p
 
 // ---- holes -------------------------------------------------------------------
 
-// Makes [dst_pos, dst_pos + length) read as zeros: nothing to do where the
-// destination already does, zeroing only over old data.
-Status CopyLoop::skip_or_zero(uint64_t dst_pos, uint64_t length, uint64_t* written) {
-  *written = 0;
-  if (dst_pos >= plan_.old_data_end) return Status::Ok();
-  const uint64_t n = std::min(length, plan_.old_data_end - dst_pos);
-  return zeroer_.zero(dst_pos, n, written);
-}
-
 Status CopyLoop::fill_hole(const Extent& extent) {
   const uint64_t end = extent.offset + extent.length;
   for (uint64_t done = 0; done < extent.length;) {
     const uint64_t n = std::min(kHolePiece, extent.length - done);
     const uint64_t pos = plan_.backward ? end - done - n : extent.offset + done;
     uint64_t written = 0;
-    Status s = skip_or_zero(plan_.to_dst(pos), n, &written);
+    Status s = plan_.dst.zero(plan_.to_dst(pos), n, &written);
     control_.meter.add(0, written, n - written);
     if (!s.ok()) return s;
     done += n;

@@ -14,7 +14,7 @@
 #include "copy_plan.h"
 #include "request.h"
 #include "uring_copy.h"
-#include "zero_range.h"
+#include "zero_detect.h"
 
 namespace blockcopy {
 
@@ -43,7 +43,6 @@ class CopyLoop : private ChunkHandler {
   Status move_in_kernel(uint64_t pos, uint64_t length);
   Status move_uring(int src, int dst, uint64_t pos, uint64_t length);
   Status fill_hole(const Extent& extent);
-  Status skip_or_zero(uint64_t dst_pos, uint64_t length, uint64_t* written);
 
   // ChunkHandler, for every user-space mover.
   uint64_t request_size(uint64_t largest) const override;
@@ -68,7 +67,7 @@ class CopyLoop : private ChunkHandler {
   JobControl& control_;
   ProgressSink* sink_;
   AlignedBuffer buffer_;
-  RangeZeroer zeroer_;
+  std::vector<ZeroRun> runs_;  // sparse 'always': the runs of the chunk at hand
   std::unique_ptr<UringCopier> uring_;  // made on first use
   const uint64_t zero_block_;           // sparse 'always': detection unit, in destination blocks
   Path path_ = kPread;                  // what the running mover counts as

@@ -1,25 +1,24 @@
 // Everything decided before the first byte moves: both ends open and checked,
-// the range validated against the source, the extent map taken, and the
-// destination sized. A failure here leaves no destination behind that we created.
+// the range validated against the source, the destination claimed, the
+// extent map taken and the destination sized. A failure here leaves no
+// destination behind that we created.
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
+#include "destination.h"
 #include "extent_map.h"
 #include "file.h"
-#include "range_lock.h"
 #include "request.h"
+#include "source.h"
 #include "status.h"
 
 namespace blockcopy {
 
 struct CopyPlan {
-  Fd src, dst;
-  FileInfo src_info, dst_info;
-  std::string dst_created;  // the file this copy created, to remove if it fails before writing
-  RangeLock dst_lock;       // after dst: let go before it closes
+  Source src;
+  Destination dst;
   bool same = false;  // source and destination are one file or device
 
   // direct: true — second descriptors with O_DIRECT, used where offsets and
@@ -38,22 +37,10 @@ struct CopyPlan {
   // not land on source bytes a read still in flight has yet to fetch.
   bool reads_first = false;
 
-  // Destination bytes below this absolute offset may hold old data, so holes
-  // landing there must be zeroed; at or above it the file already reads as zeros
-  // (fresh, truncated, or past its end). Block devices: the device size.
-  uint64_t old_data_end = 0;
-
-  // Regular-file destination: cut (truncate) or extend it to dst_offset + length at the end.
-  bool cut_to_end = false;
-  bool is_device() const { return dst_info.type == FileType::BlockDevice; }
   uint64_t dst_end() const { return dst_offset + length; }
   uint64_t to_dst(uint64_t src_pos) const { return src_pos - src_offset + dst_offset; }
 };
 
 Status prepare_copy(const CopyRequest& req, CopyPlan* plan);
-
-// Undoes what preparing did when the copy cannot start after all: removes a
-// destination this copy created.
-void abandon_copy(CopyPlan* plan);
 
 }  // namespace blockcopy

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "not_supported.h"
+
 namespace blockcopy {
 
 static void append(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool data) {
@@ -18,12 +20,6 @@ static void append(std::vector<Extent>* out, uint64_t offset, uint64_t length, b
   out->push_back({offset, length, data});
 }
 
-// Filesystems that do not know SEEK_DATA answer EINVAL (or, through some
-// layers, EOPNOTSUPP/ENOTSUP); everything is then data, which is always correct.
-static bool seek_unsupported(int err) {
-  return err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP || err == ENOSYS;
-}
-
 Status map_extents(int fd, uint64_t offset, uint64_t length, Side side, std::vector<Extent>* out) {
   out->clear();
   const uint64_t end = offset + length;
@@ -35,7 +31,8 @@ Status map_extents(int fd, uint64_t offset, uint64_t length, Side side, std::vec
         append(out, pos, end - pos, false);
         return Status::Ok();
       }
-      if (seek_unsupported(errno)) {
+      // A filesystem that does not know SEEK_DATA: everything is data, which is always correct.
+      if (not_supported_here(errno)) {
         out->clear();
         append(out, offset, length, true);
         return Status::Ok();

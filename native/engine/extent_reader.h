@@ -9,9 +9,10 @@
 
 #include "checksum.h"
 #include "extent_map.h"
-#include "file.h"
 #include "request.h"
+#include "source.h"
 #include "status.h"
+#include "zero_detect.h"
 
 namespace blockcopy {
 
@@ -42,15 +43,15 @@ class ExtentReader {
 
  private:
   Status read_piece(uint64_t at, uint64_t n, std::vector<StreamItem>* out);
-  Status split_zeros(const unsigned char* buf, uint64_t rel, uint64_t n, std::vector<StreamItem>* out);
+  Status add_data(const unsigned char* bytes, uint64_t rel, uint64_t n, std::vector<StreamItem>* out);
 
-  Fd fd_;
-  FileInfo info_;
+  Source source_;
   ReaderOptions options_;
   uint64_t length_ = 0, data_bytes_ = 0;
   std::vector<Extent> extents_;
   size_t index_ = 0;     // current extent
   uint64_t within_ = 0;  // bytes of it already handed out
+  std::vector<ZeroRun> runs_;
   ImageChecksum sum_;
 };
 

@@ -1,22 +1,21 @@
-// Writing a streamed image: data pieces land at their offsets, holes are
-// skipped where the destination already reads as zeros and zeroed where it
-// may hold old data (fallocate, BLKZEROOUT), with the same sizing rules as a copy.
+// Writing a streamed image into a destination: data pieces land at their
+// offsets, holes are skipped where the destination already reads as zeros and
+// zeroed where it may hold old data, by the destination's rules (destination.h)
+// with its size changed only at the END, so a stream that breaks early leaves
+// an existing file as it was but for what it did write.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
-#include <sys/uio.h>
-#include <string>
-
 #include "checksum.h"
-#include "file.h"
-#include "range_lock.h"
+#include "destination.h"
 #include "request.h"
 #include "status.h"
 #include "write_behind.h"
-#include "zero_range.h"
 
 namespace blockcopy {
 
@@ -31,22 +30,25 @@ struct WriterOptions {
   SyncMode fsync = SyncMode::None;
 };
 
-// The destination keeps its size and every byte the image has not yet written
-// over until the END: holes over old data are zeroed as they come, a file too
-// short for the image is grown to its end when the first piece lands, and it
-// is cut (truncate, dstSize) only in finish(). So a stream that fails early
-// leaves an existing file as it was, but for what it did write.
+// One piece of a received image: data (its bytes) or a hole, at `rel` in the image.
+struct ImagePiece {
+  bool data;
+  uint64_t rel;
+  uint64_t length;
+  const unsigned char* bytes;
+};
+
 class ExtentWriter {
  public:
   Status open(const Target& target, const WriterOptions& options);
-  // `rel` is the offset within the image; nothing outside the image is ever written.
-  // Adjacent data pieces starting at `rel`, in one pwritev where the kernel takes them.
-  Status write_gathered(uint64_t rel, std::vector<iovec> pieces);
-  Status hole(uint64_t rel, uint64_t length);
+  // Applies pieces in order. Runs of adjacent data go out in one gathered
+  // write: a pipe's 64 KiB pieces would otherwise cost a system call each.
+  // Nothing outside the image is ever written.
+  Status apply(const std::vector<ImagePiece>& pieces);
   // Sizes the destination to the image's end and flushes as asked.
   Status finish();
   // A transfer that failed before writing anything removes a destination it created.
-  void abandon();
+  void abandon() { dst_.abandon(); }
 
   uint64_t bytes_written() const { return written_; }
   uint64_t bytes_skipped() const { return skipped_; }
@@ -55,17 +57,11 @@ class ExtentWriter {
 
  private:
   Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
-  Status check_fits() const;
-  Status grow_to_image();
+  Status write_run(uint64_t rel, std::vector<iovec> run);
+  Status hole(uint64_t rel, uint64_t length);
 
   WriterOptions options_;
-  Fd fd_;
-  FileInfo info_;
-  std::string created_;  // the file this writer created, to remove if nothing lands in it
-  RangeLock lock_;  // after fd_: let go before it closes
-  bool grown_ = false;
-  uint64_t old_data_end_ = 0;  // absolute; below it the destination may hold old data
-  std::optional<RangeZeroer> zeroer_;
+  Destination dst_;
   std::optional<WriteBehind> write_behind_;
   uint64_t written_ = 0, skipped_ = 0;
   ImageChecksum sum_;

@@ -1,12 +1,14 @@
-// Opening the two ends of a copy and learning what they are.
+// What the two ends of a copy share: descriptors that close themselves when
+// the engine opened them, what a descriptor is (file, device, size), and the
+// checks made before opening a path.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 
-#include "request.h"
 #include "status.h"
 
 namespace blockcopy {
@@ -44,25 +46,18 @@ struct FileInfo {
 };
 
 Status inspect(int fd, Side side, FileInfo* info);
+// One file or device under any names: dev and inode (rdev for devices). The
+// only place the engine decides "the same file".
 bool same_file(const FileInfo& a, const FileInfo& b);
 
-// Opens the source read-only; directories and files that cannot be read at an
-// offset (pipes, character devices) are refused here, before any destination exists.
-Status open_source(const Target& target, Fd* fd, FileInfo* info);
-
-struct DestinationOpen {
-  bool overwrite = true;  // false: EEXIST when it exists
-  bool force = false;     // block devices: skip the O_EXCL "not in use" guard
-  mode_t create_mode = 0666;
-};
-
-// Opens (or creates) the destination for writing. A dangling symlink is
-// followed and its target created, as dd, qemu-img and fs.copyFile do (unless
-// overwrite is false: the name exists). `created_path` is set to the file this
-// call created, so a copy that fails before writing can remove it again, and
-// left empty when the file was there already.
-Status open_destination(const Target& target, const DestinationOpen& how, Fd* fd,
-                        FileInfo* info, std::string* created_path);
+// open() with O_CLOEXEC, retried on EINTR.
+int open_retrying(const char* path, int flags, mode_t mode = 0);
+// Opening a FIFO would block until its other end opens, so paths are looked at
+// first and anything but a regular file, block device or directory (which
+// open() itself refuses for writing) is turned away before it is opened.
+Status refuse_special_path(const std::string& path, Side side, struct stat* st, bool* exists);
+// A descriptor that is neither a regular file nor a block device.
+Status refuse_unsupported(const FileInfo& info, Side side, const char* syscall);
 
 // Opens the same file again with O_DIRECT (via /proc/self/fd/N). EINVAL from a
 // filesystem without direct I/O (tmpfs) is reported as such.
@@ -71,11 +66,5 @@ Status reopen_direct(int fd, int access, Side side, Fd* out);
 // The alignment O_DIRECT needs for offsets, lengths and buffers: the device's
 // logical block size (BLKSSZGET), or st_blksize for files.
 uint32_t direct_alignment(int fd, const FileInfo& info);
-
-// Destination sizing and flushing, shared by copies and streamed writes.
-Status set_file_size(int fd, uint64_t size);
-// Grows a regular file to `end` (a trailing hole), or cuts it there when `cut`.
-Status size_file_to(int fd, uint64_t end, bool cut);
-Status flush_file(int fd, SyncMode mode);
 
 }  // namespace blockcopy

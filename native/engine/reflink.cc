@@ -5,12 +5,9 @@
 
 #include <cerrno>
 
-namespace blockcopy {
+#include "not_supported.h"
 
-static bool means_unsupported(int err) {
-  return err == EOPNOTSUPP || err == ENOTSUP || err == EXDEV || err == EINVAL || err == ENOTTY ||
-         err == ENOSYS || err == EPERM || err == EBADF || err == ETXTBSY;
-}
+namespace blockcopy {
 
 Status clone_range(int src, uint64_t src_pos, int dst, uint64_t dst_pos, uint64_t length, bool* unsupported) {
   *unsupported = false;
@@ -24,7 +21,7 @@ Status clone_range(int src, uint64_t src_pos, int dst, uint64_t dst_pos, uint64_
   do rc = ioctl(dst, FICLONERANGE, &range);
   while (rc != 0 && errno == EINTR);
   if (rc == 0) return Status::Ok();
-  if (means_unsupported(errno)) {
+  if (not_supported_between(errno)) {
     *unsupported = true;
     return Status::Ok();
   }

@@ -1,6 +1,7 @@
 #include "uring_copy.h"
 
 #include "fault_injection.h"
+#include "source.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -59,9 +60,7 @@ void UringCopier::finish(Slot& slot) {
 
 void UringCopier::on_read(Slot& slot, int32_t res, ChunkHandler& handler) {
   if (res == 0) {
-    error_ = Status::Sys(EIO, "read", Side::Source,
-                         "source ended at " + std::to_string(slot.src_pos + slot.got) +
-                             ", inside the range being copied (did it shrink during the copy?)");
+    error_ = Source::ended_at(slot.src_pos + slot.got);
     slot.state = State::Idle;
     return;
   }

@@ -1,5 +1,7 @@
 #include "zero_detect.h"
 
+#include <algorithm>
+
 #include <cstdint>
 #include <cstring>
 
@@ -20,6 +22,23 @@ bool is_all_zero(const unsigned char* data, size_t length) {
   for (; i < length; i++)
     if (data[i] != 0) return false;
   return true;
+}
+
+void split_zero_runs(const unsigned char* data, size_t length, uint64_t pos, uint64_t block, std::vector<ZeroRun>* runs) {
+  runs->clear();
+  size_t i = 0;
+  while (i < length) {
+    const uint64_t first_block_end = (pos + i) / block * block + block;
+    size_t end = static_cast<size_t>(std::min<uint64_t>(length, first_block_end - pos));
+    const bool zero = is_all_zero(data + i, end - i);
+    while (end < length) {
+      const size_t next = static_cast<size_t>(std::min<uint64_t>(length, end + block));
+      if (is_all_zero(data + end, next - end) != zero) break;
+      end = next;
+    }
+    runs->push_back({i, end - i, zero});
+    i = end;
+  }
 }
 
 }  // namespace blockcopy

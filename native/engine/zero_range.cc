@@ -9,15 +9,10 @@
 #include <cerrno>
 #include <vector>
 
+#include "not_supported.h"
 #include "pread_io.h"
 
 namespace blockcopy {
-
-// The call exists but this file or device cannot do it: use the next way.
-static bool refused(int err) {
-  return err == EOPNOTSUPP || err == ENOTSUP || err == ENOSYS || err == EINVAL || err == ENOTTY ||
-         err == EPERM;
-}
 
 Status RangeZeroer::zero(uint64_t offset, uint64_t length, uint64_t* written) {
   *written = 0;
@@ -30,12 +25,12 @@ Status RangeZeroer::zero_file(uint64_t offset, uint64_t length, uint64_t* writte
   const off_t off = static_cast<off_t>(offset), len = static_cast<off_t>(length);
   if (punch_works_) {
     if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) return Status::Ok();
-    if (!refused(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
+    if (!not_supported_here(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
     punch_works_ = false;
   }
   if (zero_range_works_) {
     if (fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) == 0) return Status::Ok();
-    if (!refused(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
+    if (!not_supported_here(errno)) return Status::Sys(errno, "fallocate", Side::Destination);
     zero_range_works_ = false;
   }
   return write_zeros(offset, length, written);
@@ -50,7 +45,7 @@ Status RangeZeroer::zero_device(uint64_t offset, uint64_t length, uint64_t* writ
 
   uint64_t range[2] = {mid_start, mid_end - mid_start};
   if (ioctl(fd_, BLKZEROOUT, range) != 0) {
-    if (!refused(errno)) return Status::Sys(errno, "ioctl", Side::Destination);
+    if (!not_supported_here(errno)) return Status::Sys(errno, "ioctl", Side::Destination);
     zeroout_works_ = false;
     return write_zeros(offset, length, written);
   }
