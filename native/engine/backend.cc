@@ -23,6 +23,8 @@ static const char* why_user_space(const CopyRequest& req, const CopyPlan& plan) 
   return nullptr;
 }
 
+Mover user_space_mover() { return io_uring_usable() ? Mover::IoUring : Mover::Pread; }
+
 static Status io_uring_refused() {
   return Status::Sys(io_uring_unusable_errno(), "io_uring_setup", Side::None,
                      "io_uring is not available in this process (old kernel, kernel.io_uring_disabled, "
@@ -52,7 +54,7 @@ Status choose_backend(const CopyRequest& req, const CopyPlan& plan, BackendPlan*
       out->mover = Mover::CopyFileRange;
       return Status::Ok();
     case BackendChoice::Auto:
-      out->mover = !user_space ? Mover::CopyFileRange : io_uring_usable() ? Mover::IoUring : Mover::Pread;
+      out->mover = user_space ? user_space_mover() : Mover::CopyFileRange;
       return Status::Ok();
   }
   return Status::Ok();

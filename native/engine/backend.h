@@ -20,4 +20,8 @@ Status choose_backend(const CopyRequest& req, const CopyPlan& plan, BackendPlan*
 
 const char* mover_name(Mover mover);
 
+// Where the data must pass through our own buffers: io_uring where this
+// process may use it, else pread/pwrite. Also where copy_file_range falls back.
+Mover user_space_mover();
+
 }  // namespace blockcopy

@@ -7,7 +7,6 @@
 #include "copy_file_range.h"
 #include "pread_io.h"
 #include "reflink.h"
-#include "uring.h"
 #include "zero_detect.h"
 
 namespace blockcopy {
@@ -195,7 +194,7 @@ Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
     if (!s.ok()) return s;
     if (unsupported) {
       // Not here, not for this job: the rest goes through user space.
-      mover_ = io_uring_usable() ? Mover::IoUring : Mover::Pread;
+      mover_ = user_space_mover();
       return move(pos + done, length - done);
     }
     moved_[kCopyFileRange] += n;
