@@ -89,7 +89,7 @@ export function spansChanged(offset: number, length: number, cutsAtOffset: boole
 
 /** A copy's spans; its length is to the end of the source when unset. */
 export function copySpans(src: Target, checked: CheckedCopy): Span[] {
-  const { srcOffset, dstOffset, length, truncate, dstSize } = checked.native;
+  const { srcOffset, dstOffset, length, truncate, dstSize } = checked.settings;
   return spansChanged(dstOffset, length ?? sourceLength(src, srcOffset), truncate, dstSize);
 }
 

@@ -3,7 +3,7 @@ import { claimDestination, copySpans } from './claims';
 import { AbortError } from './errors';
 import { CopyJob, settleOutcome } from './job';
 import { ProgressGate } from './job_base';
-import { addon } from './native';
+import { addon, engineCopyOptions } from './native';
 import { checkCopyArgs } from './options';
 import type { CopyOptions, CopyResult, Progress, Target } from './types';
 
@@ -27,7 +27,7 @@ export function copySync(src: Target, dst: Target, options?: CopyOptions): CopyR
   const { signal, onProgress } = checked;
   if (signal?.aborted) {
     const error = new AbortError(undefined, { cause: signal.reason });
-    error.resumeOffset = checked.native.srcOffset;
+    error.resumeOffset = checked.settings.srcOffset;
     throw error;
   }
   const gate = new ProgressGate();
@@ -39,7 +39,7 @@ export function copySync(src: Target, dst: Target, options?: CopyOptions): CopyR
   const release = claimDestination('a copySync() call', d, copySpans(s, checked));
   let outcome;
   try {
-    outcome = addon.copySync(s, d, checked.native, needsTicks ? report : undefined);
+    outcome = addon.copySync(s, d, engineCopyOptions(checked.settings), needsTicks ? report : undefined);
   } finally {
     release();
   }

@@ -3,7 +3,7 @@
 import { claimDestination, copySpans } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
 import { JobBase, type JobEvents, runListeners, ZERO_PROGRESS } from './job_base';
-import { addon, type NativeJob, type NativeOptions, type NativeOutcome } from './native';
+import { addon, engineCopyOptions, type NativeJob, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
 import type { CheckedCopy } from './options';
 import type { CopyResult, Progress, Target } from './types';
@@ -65,7 +65,7 @@ export class CopyJob extends JobBase<CopyResult> {
       return false;
     }
     this.markRunning();
-    this.#native = new addon.NativeJob(this.src, this.dst, this.checked.native as NativeOptions, (kind, payload) => {
+    this.#native = new addon.NativeJob(this.src, this.dst, engineCopyOptions(this.checked.settings), (kind, payload) => {
       if (kind === 'progress') this.report(payload as Progress);
       else this.#end(payload as NativeOutcome);
     });
@@ -86,7 +86,7 @@ export class CopyJob extends JobBase<CopyResult> {
   /** Changes the bandwidth limit of a queued or running job; 0 lifts it. */
   setBandwidth(bytesPerSecond: number): void {
     const rate = checkBandwidth(bytesPerSecond);
-    this.checked.native.bandwidth = rate;
+    this.checked.settings.bandwidth = rate;
     this.#native?.setBandwidth(rate);
   }
 
@@ -102,7 +102,7 @@ export class CopyJob extends JobBase<CopyResult> {
   #cancelQueued(): void {
     if (this.#cancelRequested) return;
     this.#cancelRequested = true;
-    const untouched = { ...ZERO_PROGRESS, resumeOffset: this.checked.native.srcOffset, backend: 'pread' as const };
+    const untouched = { ...ZERO_PROGRESS, resumeOffset: this.checked.settings.srcOffset, backend: 'pread' as const };
     process.nextTick(() => this.#end({ ...untouched, ending: 'cancelled' }));
   }
 

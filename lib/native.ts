@@ -1,28 +1,29 @@
 // The compiled addon and the shapes it speaks. Only this file touches it.
 import path from 'node:path';
 import load from 'node-gyp-build';
-import type { BackendName, BackendUsed, Progress, ReflinkMode } from './types';
+import type { CopySettings } from './options';
+import { BACKEND_NAMES, REFLINK_MODES, SPARSE_MODES, SYNC_MODES } from './types';
+import type { BackendUsed, Progress } from './types';
 
-/** Options as the engine reads them: validated, with defaults resolved. */
-export interface NativeOptions {
-  srcOffset: number;
-  dstOffset: number;
-  length?: number;
-  dstSize?: number;
-  sparse: 'auto' | 'always' | 'never';
-  fsync: 'none' | 'data' | 'full';
-  backend: BackendName;
-  reflink: ReflinkMode;
-  direct: boolean;
-  blockSize: number;
-  queueDepth: number;
-  truncate: boolean;
-  targetIsZero: boolean;
-  overwrite: boolean;
-  force: boolean;
-  bandwidth: number;
-  progressInterval: number;
-  progressDelay: number;
+/** A mode as the engine takes it: its index in its list (types.ts), the order of the engine's enum. */
+type ModeIndex = number;
+
+/** Copy options as the engine reads them: every field there, nothing left to default. */
+export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync' | 'backend' | 'reflink'> {
+  sparse: ModeIndex;
+  fsync: ModeIndex;
+  backend: ModeIndex;
+  reflink: ModeIndex;
+}
+
+export function engineCopyOptions(s: CopySettings): EngineCopyOptions {
+  return {
+    ...s,
+    sparse: SPARSE_MODES.indexOf(s.sparse),
+    fsync: SYNC_MODES.indexOf(s.fsync),
+    backend: BACKEND_NAMES.indexOf(s.backend),
+    reflink: REFLINK_MODES.indexOf(s.reflink),
+  };
 }
 
 export interface NativeError {
@@ -67,7 +68,15 @@ export interface NativeReader {
   close(): void;
 }
 
-export interface NativeWriterOptions {
+/** What the engine's stream reader takes: `piece` is the largest data item, a DATA frame's limit. */
+export interface EngineReaderOptions {
+  offset: number;
+  length?: number;
+  sparse: ModeIndex;
+  piece: number;
+}
+
+export interface EngineWriterOptions {
   offset: number;
   length: number;
   dstSize?: number;
@@ -75,7 +84,7 @@ export interface NativeWriterOptions {
   targetIsZero: boolean;
   overwrite: boolean;
   force: boolean;
-  fsync: 'none' | 'data' | 'full';
+  fsync: ModeIndex;
 }
 
 export interface NativeWriter {
@@ -96,18 +105,18 @@ interface Addon {
   copySync(
     src: string | number,
     dst: string | number,
-    opts: NativeOptions,
+    opts: EngineCopyOptions,
     onTick?: (progress: Progress) => boolean,
   ): NativeOutcome;
   extentsSync(target: string | number, offset: number, length?: number): NativeExtentsAnswer;
   extents(target: string | number, offset: number, length?: number): Promise<NativeExtentsAnswer>;
-  NativeReader: new (target: string | number, options: { offset: number; length?: number; sparse: 'auto' | 'always' | 'never' }) => NativeReader;
-  NativeWriter: new (target: string | number, options: NativeWriterOptions) => NativeWriter;
+  NativeReader: new (target: string | number, options: EngineReaderOptions) => NativeReader;
+  NativeWriter: new (target: string | number, options: EngineWriterOptions) => NativeWriter;
   NativeChecksum: new () => NativeChecksum;
   NativeJob: new (
     src: string | number,
     dst: string | number,
-    opts: NativeOptions,
+    opts: EngineCopyOptions,
     onEvent: (kind: 'progress' | 'end', payload: Progress | NativeOutcome) => void,
   ) => NativeJob;
 }

@@ -1,8 +1,8 @@
 // Argument checking, done in full before any I/O so bad input never touches a file.
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import type { NativeOptions } from './native';
 import { MAX_NAME } from './stream/format';
-import type { CopyOptions, CopyQueueOptions, ExtentsOptions, Progress, Target } from './types';
+import { BACKEND_NAMES, REFLINK_MODES, SPARSE_MODES, SYNC_MODES } from './types';
+import type { BackendName, CopyOptions, CopyQueueOptions, ExtentsOptions, Progress, ReflinkMode, SparseMode, SyncMode, Target } from './types';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -17,8 +17,30 @@ export const DEFAULT_BLOCK_SIZE = 1 * MiB;
 export const DEFAULT_QUEUE_DEPTH = 16;
 export const DEFAULT_DIRECT_QUEUE_DEPTH = 64;
 
+/** Every copy option, checked and with its default: what a copy runs with. */
+export interface CopySettings {
+  srcOffset: number;
+  dstOffset: number;
+  length?: number;
+  dstSize?: number;
+  sparse: SparseMode;
+  fsync: SyncMode;
+  backend: BackendName;
+  reflink: ReflinkMode;
+  direct: boolean;
+  blockSize: number;
+  queueDepth: number;
+  truncate: boolean;
+  targetIsZero: boolean;
+  overwrite: boolean;
+  force: boolean;
+  bandwidth: number;
+  progressInterval: number;
+  progressDelay: number;
+}
+
 export interface CheckedCopy {
-  native: NativeOptions;
+  settings: CopySettings;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void | boolean;
 }
@@ -97,10 +119,10 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const dstSize = checkByteCount('options.dstSize', o.dstSize);
   checkSum('options.srcOffset + options.length', srcOffset, length);
   checkSum('options.dstOffset + options.length', dstOffset, length);
-  const sparse = checkChoice('options.sparse', o.sparse, ['auto', 'always', 'never'] as const) ?? 'auto';
-  const reflink = checkChoice('options.reflink', o.reflink, ['auto', 'always', 'never'] as const) ?? 'auto';
-  const backend = checkChoice('options.backend', o.backend, ['auto', 'io_uring', 'pread', 'copy_file_range'] as const) ?? 'auto';
-  const fsync = checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none';
+  const sparse = checkChoice('options.sparse', o.sparse, SPARSE_MODES) ?? 'auto';
+  const reflink = checkChoice('options.reflink', o.reflink, REFLINK_MODES) ?? 'auto';
+  const backend = checkChoice('options.backend', o.backend, BACKEND_NAMES) ?? 'auto';
+  const fsync = checkChoice('options.fsync', o.fsync, SYNC_MODES) ?? 'none';
   const blockSize = checkInteger('options.blockSize', o.blockSize, 4 * KiB, 64 * MiB) ?? DEFAULT_BLOCK_SIZE;
   if (blockSize % (4 * KiB) !== 0) throw invalidArgValue('options.blockSize', blockSize, 'must be a multiple of 4096');
   const direct = checkBoolean('options.direct', o.direct) ?? false;
@@ -131,7 +153,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   }
 
   const whole = srcOffset === 0 && dstOffset === 0 && length === undefined && dstSize === undefined;
-  const native: NativeOptions = {
+  const settings: CopySettings = {
     srcOffset,
     dstOffset,
     sparse,
@@ -149,9 +171,9 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     progressInterval,
     progressDelay,
   };
-  if (length !== undefined) native.length = length;
-  if (dstSize !== undefined) native.dstSize = dstSize;
-  const checked: CheckedCopy = { native };
+  if (length !== undefined) settings.length = length;
+  if (dstSize !== undefined) settings.dstSize = dstSize;
+  const checked: CheckedCopy = { settings };
   if (o.signal) checked.signal = o.signal;
   if (o.onProgress) checked.onProgress = o.onProgress;
   return { src: s, dst: d, checked };
@@ -182,7 +204,7 @@ export interface ReadStreamChecked {
   target: Target;
   offset: number;
   length?: number;
-  sparse: 'auto' | 'always' | 'never';
+  sparse: SparseMode;
 }
 
 export function checkReadStreamArgs(target: unknown, options: unknown): ReadStreamChecked {
@@ -191,7 +213,7 @@ export function checkReadStreamArgs(target: unknown, options: unknown): ReadStre
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
   const length = checkByteCount('options.length', o.length);
   checkSum('options.offset + options.length', offset, length);
-  const sparse = checkChoice('options.sparse', o.sparse, ['auto', 'always', 'never'] as const) ?? 'auto';
+  const sparse = checkChoice('options.sparse', o.sparse, SPARSE_MODES) ?? 'auto';
   return length === undefined ? { target: t, offset, sparse } : { target: t, offset, length, sparse };
 }
 
@@ -310,7 +332,7 @@ export interface WriteStreamChecked {
   targetIsZero: boolean;
   overwrite: boolean;
   force: boolean;
-  fsync: 'none' | 'data' | 'full';
+  fsync: SyncMode;
 }
 
 export function checkWriteStreamArgs(target: unknown, options: unknown): WriteStreamChecked {
@@ -339,7 +361,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     targetIsZero: checkBoolean('options.targetIsZero', o.targetIsZero) ?? false,
     overwrite: checkBoolean('options.overwrite', o.overwrite) ?? true,
     force: checkBoolean('options.force', o.force) ?? false,
-    fsync: checkChoice('options.fsync', o.fsync, ['none', 'data', 'full'] as const) ?? 'none',
+    fsync: checkChoice('options.fsync', o.fsync, SYNC_MODES) ?? 'none',
   };
   if (size !== undefined) checked.size = size;
   if (dstSize !== undefined) checked.dstSize = dstSize;

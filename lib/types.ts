@@ -1,10 +1,19 @@
 /** A path, or an open file descriptor (left open by blockcopy). */
 export type Target = string | number;
 
-export type SparseMode = 'auto' | 'always' | 'never';
-export type ReflinkMode = 'auto' | 'always' | 'never';
-export type BackendName = 'auto' | 'io_uring' | 'pread' | 'copy_file_range';
-export type SyncMode = 'none' | 'data' | 'full';
+// Each list of modes, stated once: the types below, the argument checks, the
+// CLI's flags and the engine take them from here. The engine receives a mode
+// as its index in its list, and its enums (native/engine/request.h) follow
+// the same order.
+export const SPARSE_MODES = ['auto', 'always', 'never'] as const;
+export const REFLINK_MODES = ['auto', 'always', 'never'] as const;
+export const BACKEND_NAMES = ['auto', 'io_uring', 'pread', 'copy_file_range'] as const;
+export const SYNC_MODES = ['none', 'data', 'full'] as const;
+
+export type SparseMode = (typeof SPARSE_MODES)[number];
+export type ReflinkMode = (typeof REFLINK_MODES)[number];
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export type SyncMode = (typeof SYNC_MODES)[number];
 
 export interface CopyOptions {
   /** Where in the source the range starts. Default 0. */

@@ -5,7 +5,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { copy } from '../copy';
 import { extents } from '../extents';
 import { afterEnd, receive, send } from '../stream/connection';
-import type { BackendName, CopyOptions, SparseMode, SyncMode } from '../types';
+import { BACKEND_NAMES, SPARSE_MODES } from '../types';
+import type { CopyOptions, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';
 import { HELP, USAGE } from './help';
 import { shellQuote } from './shell';
@@ -163,7 +164,7 @@ async function copyCommand(args: string[]): Promise<number> {
   const set = <K extends keyof CopyOptions>(key: K, value: CopyOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };
-  set('sparse', choice<SparseMode>(values.sparse, '--sparse', ['auto', 'always', 'never']));
+  set('sparse', choice(values.sparse, '--sparse', SPARSE_MODES));
   set('srcOffset', size(values.offset, '--offset'));
   set('dstOffset', size(values.seek, '--seek'));
   set('length', size(values.length, '--length'));
@@ -171,7 +172,7 @@ async function copyCommand(args: string[]): Promise<number> {
   set('queueDepth', count(values['queue-depth'], '--queue-depth'));
   set('bandwidth', size(values.bwlimit, '--bwlimit'));
   set('dstSize', size(values.size, '--size'));
-  set('backend', choice<BackendName>(values.backend, '--backend', ['auto', 'io_uring', 'pread', 'copy_file_range']));
+  set('backend', choice(values.backend, '--backend', BACKEND_NAMES));
   if (values.direct) options.direct = true;
   if (values['no-reflink']) options.reflink = 'never';
   if (values['no-truncate']) options.truncate = false;
@@ -210,7 +211,7 @@ async function sendCommand(args: string[]): Promise<number> {
   if (process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
   const job = send(positionals[1]!, process.stdout, {
-    sparse: choice<SparseMode>(values.sparse, '--sparse', ['auto', 'always', 'never']) ?? 'auto',
+    sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     name: values.name ?? '',
     end: false,
   });

@@ -3,8 +3,9 @@
 import { Readable, Writable } from 'node:stream';
 import { claimDestination, spansChanged } from '../claims';
 import { fromNative } from '../errors';
-import { addon, type NativeReader, type NativeWriter, type StreamItem } from '../native';
+import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeReader, type NativeWriter, type StreamItem } from '../native';
 import { checkReadStreamArgs, checkWriteStreamArgs, type WriteStreamChecked } from '../options';
+import { SPARSE_MODES, SYNC_MODES } from '../types';
 import type { SparseMode, SyncMode, Target } from '../types';
 import { MAX_DATA, StreamFormatError } from './format';
 import { ImageTally } from './tally';
@@ -61,7 +62,8 @@ export class ExtentReadStream extends Readable {
     super({ objectMode: true, highWaterMark: 16 });
     const checked = checkReadStreamArgs(target, options);
     this.#target = checked.target;
-    const native: { offset: number; length?: number; sparse: SparseMode } = { offset: checked.offset, sparse: checked.sparse };
+    // Data items no larger than a DATA frame takes, so they go on the wire as they are.
+    const native: EngineReaderOptions = { offset: checked.offset, sparse: SPARSE_MODES.indexOf(checked.sparse), piece: MAX_DATA };
     if (checked.length !== undefined) native.length = checked.length;
     this.#native = new addon.NativeReader(checked.target, native);
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = [resolve, reject]));
@@ -157,16 +159,16 @@ export class ExtentWriteStream extends Writable {
     } catch (error) {
       return callback(error as Error);
     }
-    const options = {
+    const options: EngineWriterOptions = {
       offset: c.offset,
       length: size,
       truncate,
       targetIsZero: c.targetIsZero,
       overwrite: c.overwrite,
       force: c.force,
-      fsync: c.fsync,
-      ...(c.dstSize === undefined ? {} : { dstSize: c.dstSize }),
+      fsync: SYNC_MODES.indexOf(c.fsync),
     };
+    if (c.dstSize !== undefined) options.dstSize = c.dstSize;
     this.#tally = new ImageTally(size, false);
     this.#native = new addon.NativeWriter(c.target, options);
     this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));

@@ -2,6 +2,7 @@
 // the same face as a CopyJob (events, promise, progress(), cancel, for await).
 import { AbortError } from '../errors';
 import { JobBase, ZERO_PROGRESS } from '../job_base';
+import { DEFAULT_PROGRESS_INTERVAL } from '../options';
 import type { Progress } from '../types';
 
 export interface TransferResult extends Progress {
@@ -73,7 +74,7 @@ export class TransferJob extends JobBase<TransferResult> {
   #stopping = false;
 
   /** @internal */
-  constructor(private readonly progressInterval = 250) {
+  constructor(private readonly progressInterval = DEFAULT_PROGRESS_INTERVAL) {
     super();
   }
 

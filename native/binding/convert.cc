@@ -4,50 +4,24 @@ namespace blockcopy::binding {
 
 namespace {
 
-uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()) : fallback;
+// The JS layer (lib/options.ts) has checked every field and filled in every
+// default, so these read what is there and never fall back to a value of their own.
+uint64_t number(const Napi::Object& o, const char* key) {
+  return static_cast<uint64_t>(o.Get(key).As<Napi::Number>().Int64Value());
 }
 
-std::optional<uint64_t> optional_u64(const Napi::Object& o, const char* key) {
+std::optional<uint64_t> optional_number(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (!v.IsNumber()) return std::nullopt;
   return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
 }
 
-bool flag(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
-}
+bool flag(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Boolean>().Value(); }
 
-std::string text(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
-}
-
-SparseMode sparse_mode(const std::string& s) {
-  if (s == "always") return SparseMode::Always;
-  if (s == "never") return SparseMode::Never;
-  return SparseMode::Auto;
-}
-
-BackendChoice backend_choice(const std::string& s) {
-  if (s == "io_uring") return BackendChoice::IoUring;
-  if (s == "pread") return BackendChoice::Pread;
-  if (s == "copy_file_range") return BackendChoice::CopyFileRange;
-  return BackendChoice::Auto;
-}
-
-ReflinkMode reflink_mode(const std::string& s) {
-  if (s == "always") return ReflinkMode::Always;
-  if (s == "never") return ReflinkMode::Never;
-  return ReflinkMode::Auto;
-}
-
-SyncMode sync_mode(const std::string& s) {
-  if (s == "data") return SyncMode::Data;
-  if (s == "full") return SyncMode::Full;
-  return SyncMode::None;
+// A mode arrives as its index in its list in lib/types.ts; the enum follows that order.
+template <typename Mode>
+Mode mode(const Napi::Object& o, const char* key) {
+  return static_cast<Mode>(number(o, key));
 }
 
 const char* ending_name(Ending e) {
@@ -100,45 +74,46 @@ CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, cons
   CopyRequest r;
   r.src = target_from_js(src);
   r.dst = target_from_js(dst);
-  r.src_offset = u64(opts, "srcOffset", 0);
-  r.dst_offset = u64(opts, "dstOffset", 0);
-  r.length = optional_u64(opts, "length");
-  r.dst_size = optional_u64(opts, "dstSize");
-  r.sparse = sparse_mode(text(opts, "sparse"));
-  r.fsync = sync_mode(text(opts, "fsync"));
-  r.backend = backend_choice(text(opts, "backend"));
-  r.reflink = reflink_mode(text(opts, "reflink"));
-  r.direct = flag(opts, "direct", false);
-  r.block_size = static_cast<uint32_t>(u64(opts, "blockSize", r.block_size));
-  r.queue_depth = static_cast<uint32_t>(u64(opts, "queueDepth", r.queue_depth));
-  r.truncate = flag(opts, "truncate", false);
-  r.target_is_zero = flag(opts, "targetIsZero", false);
-  r.overwrite = flag(opts, "overwrite", true);
-  r.force = flag(opts, "force", false);
-  r.bandwidth = u64(opts, "bandwidth", 0);
-  r.progress_interval_ms = static_cast<uint32_t>(u64(opts, "progressInterval", 250));
-  r.progress_delay_ms = static_cast<uint32_t>(u64(opts, "progressDelay", 0));
+  r.src_offset = number(opts, "srcOffset");
+  r.dst_offset = number(opts, "dstOffset");
+  r.length = optional_number(opts, "length");
+  r.dst_size = optional_number(opts, "dstSize");
+  r.sparse = mode<SparseMode>(opts, "sparse");
+  r.fsync = mode<SyncMode>(opts, "fsync");
+  r.backend = mode<BackendChoice>(opts, "backend");
+  r.reflink = mode<ReflinkMode>(opts, "reflink");
+  r.direct = flag(opts, "direct");
+  r.block_size = static_cast<uint32_t>(number(opts, "blockSize"));
+  r.queue_depth = static_cast<uint32_t>(number(opts, "queueDepth"));
+  r.truncate = flag(opts, "truncate");
+  r.target_is_zero = flag(opts, "targetIsZero");
+  r.overwrite = flag(opts, "overwrite");
+  r.force = flag(opts, "force");
+  r.bandwidth = number(opts, "bandwidth");
+  r.progress_interval_ms = static_cast<uint32_t>(number(opts, "progressInterval"));
+  r.progress_delay_ms = static_cast<uint32_t>(number(opts, "progressDelay"));
   return r;
 }
 
 ReaderOptions reader_options_from_js(const Napi::Object& opts) {
   ReaderOptions r;
-  r.offset = u64(opts, "offset", 0);
-  r.length = optional_u64(opts, "length");
-  r.sparse = sparse_mode(text(opts, "sparse"));
+  r.offset = number(opts, "offset");
+  r.length = optional_number(opts, "length");
+  r.sparse = mode<SparseMode>(opts, "sparse");
+  r.piece = static_cast<uint32_t>(number(opts, "piece"));
   return r;
 }
 
 WriterOptions writer_options_from_js(const Napi::Object& opts) {
   WriterOptions w;
-  w.offset = u64(opts, "offset", 0);
-  w.length = u64(opts, "length", 0);
-  w.dst_size = optional_u64(opts, "dstSize");
-  w.truncate = flag(opts, "truncate", false);
-  w.target_is_zero = flag(opts, "targetIsZero", false);
-  w.overwrite = flag(opts, "overwrite", true);
-  w.force = flag(opts, "force", false);
-  w.fsync = sync_mode(text(opts, "fsync"));
+  w.offset = number(opts, "offset");
+  w.length = number(opts, "length");
+  w.dst_size = optional_number(opts, "dstSize");
+  w.truncate = flag(opts, "truncate");
+  w.target_is_zero = flag(opts, "targetIsZero");
+  w.overwrite = flag(opts, "overwrite");
+  w.force = flag(opts, "force");
+  w.fsync = mode<SyncMode>(opts, "fsync");
   return w;
 }
 

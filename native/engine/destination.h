@@ -22,9 +22,9 @@
 namespace blockcopy {
 
 struct DestinationOpen {
-  bool overwrite = true;  // false: EEXIST when the name exists
-  bool force = false;     // block devices: skip the O_EXCL "not in use" guard
-  mode_t create_mode = 0666;
+  bool overwrite{};     // false: EEXIST when the name exists
+  bool force{};         // block devices: skip the O_EXCL "not in use" guard
+  mode_t create_mode{};  // for a file it creates, less the umask
 };
 
 // The part of the destination a job writes, and what it does to the rest.

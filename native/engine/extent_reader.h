@@ -23,11 +23,12 @@ struct StreamItem {
   unsigned char* bytes = nullptr;  // data only: malloc'd, owned by whoever holds the item
 };
 
+// Set in full by the binding (request.h says why).
 struct ReaderOptions {
-  uint64_t offset = 0;
+  uint64_t offset{};
   std::optional<uint64_t> length;
-  SparseMode sparse = SparseMode::Auto;
-  uint32_t piece = 256 * 1024;
+  SparseMode sparse{};
+  uint32_t piece{};  // the largest data item: a DATA frame's limit (lib/stream/format.ts)
 };
 
 class ExtentReader {

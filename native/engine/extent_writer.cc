@@ -9,6 +9,7 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
   DestinationOpen how;
   how.overwrite = options.overwrite;
   how.force = options.force;
+  how.create_mode = 0666;  // an image from a stream has no mode of its own to copy
   DestinationRange range;
   range.offset = options.offset;
   range.length = options.length;

@@ -19,15 +19,16 @@
 
 namespace blockcopy {
 
+// Set in full by the binding (request.h says why).
 struct WriterOptions {
-  uint64_t offset = 0;  // where the image starts in the destination
-  uint64_t length = 0;  // the image's size
+  uint64_t offset{};  // where the image starts in the destination
+  uint64_t length{};  // the image's size
   std::optional<uint64_t> dst_size;
-  bool truncate = false;
-  bool target_is_zero = false;
-  bool overwrite = true;
-  bool force = false;
-  SyncMode fsync = SyncMode::None;
+  bool truncate{};
+  bool target_is_zero{};
+  bool overwrite{};
+  bool force{};
+  SyncMode fsync{};
 };
 
 // One piece of a received image: data (its bytes) or a hole, at `rel` in the image.
