@@ -6,11 +6,11 @@
       "sources": [
         "native/addon.cc",
         "native/binding/convert.cc",
-        "native/binding/copy_job.cc",
         "native/binding/copy_sync.cc",
         "native/binding/extent_stream.cc",
         "native/binding/extents.cc",
-        "native/binding/stream_channel.cc",
+        "native/binding/native_copy.cc",
+        "native/binding/worker.cc",
         "native/engine/backend.cc",
         "native/engine/checksum.cc",
         "native/engine/copy.cc",

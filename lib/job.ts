@@ -3,7 +3,7 @@
 import { claimDestination, copySpans } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
 import { JobBase, type JobEvents, runListeners, ZERO_PROGRESS } from './job_base';
-import { addon, engineCopyOptions, type NativeJob, type NativeOutcome } from './native';
+import { addon, engineCopyOptions, type NativeCopy, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
 import type { CheckedCopy } from './options';
 import type { CopyResult, Progress, Target } from './types';
@@ -31,7 +31,7 @@ export type CopyJobEvents = JobEvents<CopyResult>;
 export class CopyJob extends JobBase<CopyResult> {
   readonly id = nextId++;
 
-  #native: NativeJob | undefined;
+  #native: NativeCopy | undefined;
   #cancelRequested = false;
   #release: () => void;
   #onEnd: ((job: CopyJob, outcome: CopyResult | Error) => void) | undefined;
@@ -65,7 +65,7 @@ export class CopyJob extends JobBase<CopyResult> {
       return false;
     }
     this.markRunning();
-    this.#native = new addon.NativeJob(this.src, this.dst, engineCopyOptions(this.checked.settings), (kind, payload) => {
+    this.#native = new addon.NativeCopy(this.src, this.dst, engineCopyOptions(this.checked.settings), (kind, payload) => {
       if (kind === 'progress') this.report(payload as Progress);
       else this.#end(payload as NativeOutcome);
     });

@@ -50,7 +50,7 @@ export interface NativeExtent {
 export type NativeExtentsAnswer = { extents: NativeExtent[]; error?: undefined } | { error: NativeError };
 
 
-export interface NativeJob {
+export interface NativeCopy {
   progress(): Progress;
   cancel(): void;
   setBandwidth(bytesPerSecond: number): void;
@@ -65,7 +65,8 @@ export interface NativeReader {
   read(maxItems: number, callback: NativeCallback<StreamItem[]>): void;
   /** Of the data read so far; call once reading is done. */
   checksum(): string;
-  close(): void;
+  /** Reads not started are dropped; `callback` once the file is closed. */
+  close(callback?: NativeCallback<undefined>): void;
 }
 
 /** What the engine's stream reader takes: `piece` is the largest data item, a DATA frame's limit. */
@@ -91,8 +92,8 @@ export interface NativeWriter {
   open(callback: NativeCallback<undefined>): void;
   write(items: StreamItem[], callback: NativeCallback<undefined>): void;
   finish(callback: NativeCallback<{ bytesWritten: number; bytesSkipped: number; checksum: string }>): void;
-  /** abandon: remove a destination this writer created, if nothing was written. */
-  close(abandon: boolean): void;
+  /** Writes not started are dropped; abandon: remove a destination this writer created, if nothing was written; `callback` once the file is closed. */
+  close(abandon: boolean, callback?: NativeCallback<undefined>): void;
 }
 
 export interface NativeChecksum {
@@ -113,12 +114,12 @@ interface Addon {
   NativeReader: new (target: string | number, options: EngineReaderOptions) => NativeReader;
   NativeWriter: new (target: string | number, options: EngineWriterOptions) => NativeWriter;
   NativeChecksum: new () => NativeChecksum;
-  NativeJob: new (
+  NativeCopy: new (
     src: string | number,
     dst: string | number,
     opts: EngineCopyOptions,
     onEvent: (kind: 'progress' | 'end', payload: Progress | NativeOutcome) => void,
-  ) => NativeJob;
+  ) => NativeCopy;
 }
 
 export const addon = load(path.join(__dirname, '..')) as Addon;

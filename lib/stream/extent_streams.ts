@@ -113,9 +113,10 @@ export class ExtentReadStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#native?.close();
     if (!this.#info) this.#settleReady?.[1](error ?? new Error('the stream was closed before it opened'));
-    callback(error);
+    // 'close' follows once the file really is closed, off the main thread.
+    if (this.#native) this.#native.close(() => callback(error));
+    else callback(error);
   }
 }
 
@@ -237,9 +238,14 @@ export class ExtentWriteStream extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#native?.close(error !== null);
-    this.#release?.();
-    callback(error);
+    const done = () => {
+      this.#release?.();
+      callback(error);
+    };
+    // Closed (and, after a failure, a file it created and never wrote removed)
+    // off the main thread; the claim goes, and 'close' comes, once that is done.
+    if (this.#native) this.#native.close(error !== null, done);
+    else done();
   }
 }
 

@@ -10,7 +10,7 @@ namespace blockcopy::binding {
 
 namespace {
 
-using Deliver = StreamChannel::Deliver;
+using Deliver = Worker::Deliver;
 
 Deliver deliver_error(const Status& status) {
   return [status](Napi::Env env, Napi::Function callback) { callback.Call({status_to_js(env, status)}); };
@@ -69,13 +69,13 @@ NativeReader::NativeReader(const Napi::CallbackInfo& info)
       target_(target_from_js(info[0])),
       options_(reader_options_from_js(info[1].As<Napi::Object>())),
       reader_(std::make_shared<ExtentReader>()),
-      channel_(StreamChannel::Create(info.Env(), "blockcopy.read")) {}
+      worker_(Worker::Create(info.Env(), "blockcopy.read")) {}
 
-NativeReader::~NativeReader() { channel_->close(); }
+NativeReader::~NativeReader() { worker_->close(Env()); }
 
 Napi::Value NativeReader::Open(const Napi::CallbackInfo& info) {
   auto reader = reader_;
-  channel_->post(info.Env(), info[0].As<Napi::Function>(), [reader, target = target_, options = options_]() -> Deliver {
+  worker_->post(info.Env(), info[0].As<Napi::Function>(), [reader, target = target_, options = options_]() -> Deliver {
     Status s = reader->open(target, options);
     if (!s.ok()) return deliver_error(s);
     const double length = static_cast<double>(reader->length());
@@ -93,7 +93,7 @@ Napi::Value NativeReader::Open(const Napi::CallbackInfo& info) {
 Napi::Value NativeReader::Read(const Napi::CallbackInfo& info) {
   auto reader = reader_;
   const size_t max = static_cast<size_t>(info[0].As<Napi::Number>().Uint32Value());
-  channel_->post(info.Env(), info[1].As<Napi::Function>(), [reader, max]() -> Deliver {
+  worker_->post(info.Env(), info[1].As<Napi::Function>(), [reader, max]() -> Deliver {
     auto items = std::make_shared<std::vector<StreamItem>>();
     Status s = reader->next(max, items.get());
     if (!s.ok()) {
@@ -105,14 +105,21 @@ Napi::Value NativeReader::Read(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Read only after the last read's callback: the engine thread is idle then.
+// Read only after the last read's callback (and before close): the engine thread is idle then.
 Napi::Value NativeReader::Checksum(const Napi::CallbackInfo& info) {
   return checksum_to_js(info.Env(), reader_ ? reader_->checksum() : 0);
 }
 
+// close(cb): reads not started are dropped; the file closes on the engine
+// thread after the read in progress, and cb follows. Never waits here.
 Napi::Value NativeReader::Close(const Napi::CallbackInfo& info) {
-  channel_->close();
-  reader_.reset();  // the thread has stopped: the descriptor closes here
+  Napi::Function callback = info[0].IsFunction() ? info[0].As<Napi::Function>() : Napi::Function();
+  worker_->close(info.Env(), callback, [reader = std::move(reader_)]() mutable -> Deliver {
+    reader.reset();  // the last holder: its descriptor closes here
+    return [](Napi::Env env, Napi::Function callback) {
+      if (!callback.IsEmpty()) callback.Call({env.Null()});
+    };
+  });
   return info.Env().Undefined();
 }
 
@@ -129,13 +136,13 @@ NativeWriter::NativeWriter(const Napi::CallbackInfo& info)
       target_(target_from_js(info[0])),
       options_(writer_options_from_js(info[1].As<Napi::Object>())),
       writer_(std::make_shared<ExtentWriter>()),
-      channel_(StreamChannel::Create(info.Env(), "blockcopy.write")) {}
+      worker_(Worker::Create(info.Env(), "blockcopy.write")) {}
 
-NativeWriter::~NativeWriter() { channel_->close(); }
+NativeWriter::~NativeWriter() { worker_->close(Env()); }
 
 Napi::Value NativeWriter::Open(const Napi::CallbackInfo& info) {
   auto writer = writer_;
-  channel_->post(info.Env(), info[0].As<Napi::Function>(), [writer, target = target_, options = options_]() -> Deliver {
+  worker_->post(info.Env(), info[0].As<Napi::Function>(), [writer, target = target_, options = options_]() -> Deliver {
     Status s = writer->open(target, options);
     if (!s.ok()) return deliver_error(s);
     return deliver_value([](Napi::Env env) { return env.Undefined(); });
@@ -160,22 +167,22 @@ Napi::Value NativeWriter::Write(const Napi::CallbackInfo& info) {
       pieces.push_back({false, offset, static_cast<uint64_t>(item.Get("length").As<Napi::Number>().Int64Value()), nullptr});
     }
   }
-  auto* keep = new Napi::Reference<Napi::Array>(Napi::Persistent(items));
   auto writer = writer_;
-  channel_->post(info.Env(), info[1].As<Napi::Function>(), [writer, pieces = std::move(pieces), keep]() -> Deliver {
-    Status s = writer->apply(pieces);
-    return [s, keep](Napi::Env env, Napi::Function callback) {
-      delete keep;
-      if (!s.ok()) callback.Call({status_to_js(env, s)});
-      else callback.Call({env.Null()});
-    };
-  });
+  worker_->post(
+      info.Env(), info[1].As<Napi::Function>(),
+      [writer, pieces = std::move(pieces)]() -> Deliver {
+        Status s = writer->apply(pieces);
+        return [s](Napi::Env env, Napi::Function callback) {
+          callback.Call({s.ok() ? env.Null() : status_to_js(env, s)});
+        };
+      },
+      items);  // its buffers stay alive until the write is done
   return info.Env().Undefined();
 }
 
 Napi::Value NativeWriter::Finish(const Napi::CallbackInfo& info) {
   auto writer = writer_;
-  channel_->post(info.Env(), info[0].As<Napi::Function>(), [writer]() -> Deliver {
+  worker_->post(info.Env(), info[0].As<Napi::Function>(), [writer]() -> Deliver {
     Status s = writer->finish();
     if (!s.ok()) return deliver_error(s);
     const double written = static_cast<double>(writer->bytes_written());
@@ -192,11 +199,20 @@ Napi::Value NativeWriter::Finish(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// close(abandon): a transfer that failed before writing removes the file it created.
+// close(abandon, cb): writes not started are dropped; after the one in
+// progress the file closes on the engine thread (and, with abandon, a file
+// this writer created and never wrote is removed), then cb. Never waits here
+// on a join or a flush.
 Napi::Value NativeWriter::Close(const Napi::CallbackInfo& info) {
-  channel_->close();
-  if (writer_ && info[0].ToBoolean().Value() && writer_->bytes_written() == 0) writer_->abandon();
-  writer_.reset();
+  const bool abandon = info[0].ToBoolean().Value();
+  Napi::Function callback = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();
+  worker_->close(info.Env(), callback, [writer = std::move(writer_), abandon]() mutable -> Deliver {
+    if (abandon && writer->bytes_written() == 0) writer->abandon();
+    writer.reset();  // the last holder: its descriptor closes here
+    return [](Napi::Env env, Napi::Function callback) {
+      if (!callback.IsEmpty()) callback.Call({env.Null()});
+    };
+  });
   return info.Env().Undefined();
 }
 

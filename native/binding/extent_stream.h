@@ -6,12 +6,13 @@
 #include "../engine/checksum.h"
 #include "../engine/extent_reader.h"
 #include "../engine/extent_writer.h"
-#include "stream_channel.h"
+#include "worker.h"
 
 namespace blockcopy::binding {
 
-// new NativeReader(target, { offset, length?, sparse }); open(cb), read(maxItems, cb), checksum(), close().
+// new NativeReader(target, { offset, length?, sparse, piece }); open(cb), read(maxItems, cb), checksum(), close(cb).
 // Callbacks get (error | null, value). Items: { type: 'data', offset, data } | { type: 'hole', offset, length }.
+// The file work runs on the object's engine thread (worker.h), in the order asked.
 class NativeReader : public Napi::ObjectWrap<NativeReader> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -26,12 +27,12 @@ class NativeReader : public Napi::ObjectWrap<NativeReader> {
 
   Target target_;
   ReaderOptions options_;
-  std::shared_ptr<ExtentReader> reader_;  // used only on the channel's thread once open
-  std::shared_ptr<StreamChannel> channel_;
+  std::shared_ptr<ExtentReader> reader_;  // used only on the worker's thread once open
+  std::shared_ptr<Worker> worker_;
 };
 
 // new NativeWriter(target, { offset, length, dstSize?, truncate, targetIsZero, overwrite, force, fsync });
-// open(cb), write(items, cb), finish(cb) -> { bytesWritten, bytesSkipped, checksum }, close(abandon).
+// open(cb), write(items, cb), finish(cb) -> { bytesWritten, bytesSkipped, checksum }, close(abandon, cb).
 class NativeWriter : public Napi::ObjectWrap<NativeWriter> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -47,7 +48,7 @@ class NativeWriter : public Napi::ObjectWrap<NativeWriter> {
   Target target_;
   WriterOptions options_;
   std::shared_ptr<ExtentWriter> writer_;
-  std::shared_ptr<StreamChannel> channel_;
+  std::shared_ptr<Worker> worker_;
 };
 
 // new NativeChecksum(); update(offset, buffer); value() -> 16 hex digits.

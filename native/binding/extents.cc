@@ -3,9 +3,9 @@
 #include <optional>
 #include <vector>
 
-#include "../engine/engine_thread.h"
 #include "../engine/source.h"
 #include "convert.h"
+#include "worker.h"
 
 namespace blockcopy::binding {
 
@@ -38,24 +38,6 @@ Query query_from_js(const Napi::CallbackInfo& info) {
   return q;
 }
 
-struct AsyncQuery {
-  Query query;
-  Napi::Promise::Deferred deferred;
-  EngineThread thread;
-};
-
-void settle(Napi::Env env, Napi::Function, AsyncQuery* async, void*) {
-  if (env == nullptr) return;
-  async->deferred.Resolve(async->query.answer(env));
-}
-
-void finalize(Napi::Env, void*, AsyncQuery* async) {
-  async->thread.join();
-  delete async;
-}
-
-using Channel = Napi::TypedThreadSafeFunction<AsyncQuery, void, settle>;
-
 }  // namespace
 
 Napi::Value ExtentsSync(const Napi::CallbackInfo& info) {
@@ -66,15 +48,14 @@ Napi::Value ExtentsSync(const Napi::CallbackInfo& info) {
 
 Napi::Value Extents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* async = new AsyncQuery{query_from_js(info), Napi::Promise::Deferred::New(env), {}};
-  Napi::Promise promise = async->deferred.Promise();
-  Channel channel = Channel::New(env, "blockcopy.extents", 0, 1, async, finalize, static_cast<void*>(nullptr));
-  async->thread.start([async, channel]() mutable {
-    async->query.run();
-    channel.BlockingCall();
-    channel.Release();
+  auto deferred = Napi::Promise::Deferred::New(env);
+  auto worker = Worker::Create(env, "blockcopy.extents");
+  // The query is the worker's one and last piece of work: the thread ends after it.
+  worker->close(env, {}, [query = query_from_js(info), deferred]() mutable -> Worker::Deliver {
+    query.run();
+    return [query, deferred](Napi::Env env, Napi::Function) { deferred.Resolve(query.answer(env)); };
   });
-  return promise;
+  return deferred.Promise();
 }
 
 }  // namespace blockcopy::binding
