@@ -10,6 +10,7 @@
         "native/binding/extent_stream.cc",
         "native/binding/extents.cc",
         "native/binding/native_copy.cc",
+        "native/binding/progress_meter.cc",
         "native/binding/worker.cc",
         "native/engine/backend.cc",
         "native/engine/checksum.cc",

@@ -49,7 +49,6 @@ export interface NativeExtent {
 
 export type NativeExtentsAnswer = { extents: NativeExtent[]; error?: undefined } | { error: NativeError };
 
-
 export interface NativeCopy {
   progress(): Progress;
   cancel(): void;
@@ -102,6 +101,16 @@ export interface NativeChecksum {
   value(): string;
 }
 
+/** The engine's progress meter, for a job whose bytes move through JS. */
+export interface NativeMeter {
+  setTotals(bytesTotal: number, length: number): void;
+  /** Counts bytes handled, moves the position forward and folds them into the rate. */
+  add(done: number, written: number, skipped: number, position: number): void;
+  /** The average over the whole job becomes the rate; the ETA becomes 0. */
+  finish(): void;
+  snapshot(): Progress;
+}
+
 interface Addon {
   copySync(
     src: string | number,
@@ -114,6 +123,7 @@ interface Addon {
   NativeReader: new (target: string | number, options: EngineReaderOptions) => NativeReader;
   NativeWriter: new (target: string | number, options: EngineWriterOptions) => NativeWriter;
   NativeChecksum: new () => NativeChecksum;
+  NativeMeter: new () => NativeMeter;
   NativeCopy: new (
     src: string | number,
     dst: string | number,

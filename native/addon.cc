@@ -5,6 +5,7 @@
 #include "binding/extent_stream.h"
 #include "binding/extents.h"
 #include "binding/native_copy.h"
+#include "binding/progress_meter.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeReader", NativeReader::Define(env));
   exports.Set("NativeWriter", NativeWriter::Define(env));
   exports.Set("NativeChecksum", NativeChecksum::Define(env));
+  exports.Set("NativeMeter", NativeMeter::Define(env));
   return exports;
 }
 

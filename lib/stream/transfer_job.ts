@@ -2,6 +2,7 @@
 // the same face as a CopyJob (events, promise, progress(), cancel, for await).
 import { AbortError } from '../errors';
 import { JobBase, ZERO_PROGRESS } from '../job_base';
+import { addon, type NativeMeter } from '../native';
 import { DEFAULT_PROGRESS_INTERVAL } from '../options';
 import type { Progress } from '../types';
 
@@ -10,46 +11,6 @@ export interface TransferResult extends Progress {
   name: string;
   /** The END frame's checksum, as both ends computed it. */
   checksum: string;
-}
-
-// Rate and ETA the way the engine does them (progress.cc): an exponential
-// average over about 3 s, and an ETA shown only once successive estimates agree.
-const MIN_SAMPLE_MS = 200;
-const SMOOTHING_S = 3;
-const ETA_TOLERANCE = 0.15;
-const ETA_AGREEMENTS = 4;
-
-class RateMeter {
-  readonly started = performance.now();
-  #lastAt = this.started;
-  #lastDone = 0;
-  #samples = 0;
-  #predicted = -1;
-  #agreements = 0;
-  rate = 0;
-  eta: number | null = null;
-
-  sample(done: number, total: number): void {
-    const now = performance.now();
-    if (now - this.#lastAt < MIN_SAMPLE_MS) return;
-    const dt = (now - this.#lastAt) / 1000;
-    const instant = (done - this.#lastDone) / dt;
-    const weight = this.#samples === 0 ? 1 : 1 - Math.exp(-dt / SMOOTHING_S);
-    this.rate += weight * (instant - this.rate);
-    this.#samples++;
-    this.#lastAt = now;
-    this.#lastDone = done;
-    const left = this.rate > 0 ? Math.max(0, total - done) / this.rate : -1;
-    if (left < 0) {
-      this.#agreements = 0;
-      this.eta = null;
-      return;
-    }
-    const finish = (now - this.started) / 1000 + left;
-    this.#agreements = Math.abs(finish - this.#predicted) <= Math.max(1, ETA_TOLERANCE * left) ? this.#agreements + 1 : 0;
-    this.#predicted = finish;
-    this.eta = this.#agreements >= ETA_AGREEMENTS ? left : null;
-  }
 }
 
 let nextId = 1;
@@ -64,11 +25,9 @@ export class TransferJob extends JobBase<TransferResult> {
   /** The job's own number (not the transfer id on the wire). */
   readonly id = nextId++;
   name = '';
-  #length = 0;
+  // The engine's meter, so that rate and ETA follow the rule copies use.
+  #meter: NativeMeter | undefined;
   #position = 0;
-  #written = 0;
-  #skipped = 0;
-  #meter: RateMeter | undefined;
   #nextReportAt = 0;
   #stopper: ((error: AbortError) => void) | undefined;
   #stopping = false;
@@ -97,27 +56,26 @@ export class TransferJob extends JobBase<TransferResult> {
   /** @internal The transfer began. */
   begin(name: string, length: number): void {
     this.name = name;
-    this.#length = length;
-    this.#meter = new RateMeter();
+    this.#meter = new addon.NativeMeter();
+    this.#meter.setTotals(length, length);
     this.markRunning();
     this.#maybeReport();
   }
 
   /** @internal */
   advance(data: number, hole: number): void {
+    const meter = this.#meter;
+    if (!meter) return;
     this.#position += data + hole;
-    this.#written += data;
-    this.#skipped += hole;
-    this.#meter?.sample(this.#position, this.#length);
+    meter.add(data + hole, data, hole, this.#position);
     this.#maybeReport();
   }
 
   /** @internal `written`: what the receiver wrote, zeros over old data included. */
-  complete(checksum: string, written = this.#written): void {
-    this.#written = written;
+  complete(checksum: string, written?: number): void {
+    this.#meter?.finish();
     const final = this.#snapshot();
-    final.rate = final.elapsedMs > 0 ? (final.bytesDone / final.elapsedMs) * 1000 : 0;
-    final.etaSeconds = 0;
+    if (written !== undefined) final.bytesWritten = written;
     this.settle({ ...final, name: this.name, checksum }, final);
   }
 
@@ -126,26 +84,17 @@ export class TransferJob extends JobBase<TransferResult> {
     // Stopped by cancel(): the error says so, whatever tore the transfer down.
     const outcome = this.#stopping && !(error instanceof AbortError) ? new AbortError(undefined, { cause: error }) : error;
     // A transfer restarts from the beginning: nothing below 0 is promised.
-    Object.assign(outcome, { bytesWritten: this.#written, bytesDone: this.#position, resumeOffset: 0 });
+    const { bytesWritten, bytesDone } = this.#snapshot();
+    Object.assign(outcome, { bytesWritten, bytesDone, resumeOffset: 0 });
     this.settle(outcome, this.#snapshot());
   }
 
   protected liveProgress(): Progress {
-    return this.#meter ? this.#snapshot() : { ...ZERO_PROGRESS };
+    return this.#snapshot();
   }
 
   #snapshot(): Progress {
-    return {
-      bytesDone: this.#position,
-      bytesTotal: this.#length,
-      bytesWritten: this.#written,
-      bytesSkipped: this.#skipped,
-      position: this.#position,
-      length: this.#length,
-      rate: this.#meter?.rate ?? 0,
-      etaSeconds: this.#meter?.eta ?? null,
-      elapsedMs: this.#meter ? Math.round(performance.now() - this.#meter.started) : 0,
-    };
+    return this.#meter ? this.#meter.snapshot() : { ...ZERO_PROGRESS };
   }
 
   #maybeReport(): void {
