@@ -200,6 +200,58 @@ describe('a receiver keeps its memory and its files', () => {
     close();
   });
 
+  it('a lying sender over a Connection: each transfer fails alone with its own code, is told why, and the others complete', async () => {
+    const { client, server, close } = await socketPair();
+    const receiver = bc.Connection.over(server);
+    const jobs = new Map<number, TransferJob>();
+    receiver.on('transfer', (t) => jobs.set(t.id, t.accept(tmp.file(`liar-${t.id}.out`))));
+    const replies: Buffer[] = [];
+    client.on('data', (d: Buffer) => replies.push(d));
+    const data = (id: number, offset: number, bytes: Buffer) => {
+      const p = Buffer.alloc(8);
+      p.writeBigUInt64LE(BigInt(offset));
+      return frame(2, id, Buffer.concat([p, bytes]));
+    };
+    const end = (id: number, dataBytes: number, checksum: bigint) => {
+      const p = Buffer.alloc(16);
+      p.writeBigUInt64LE(BigInt(dataBytes), 0);
+      p.writeBigUInt64LE(checksum, 8);
+      return frame(4, id, p);
+    };
+    const page = Buffer.alloc(4096, 0x5a);
+    // An honest transfer beside the liars, so the checksum of one page is known.
+    const honest = tmp.file('liar-honest.src');
+    fs.writeFileSync(honest, page);
+    const honestWire = await wire(honest);
+    const sum = honestWire.readBigUInt64LE(honestWire.length - 8);
+    client.write(
+      Buffer.concat([
+        preface(),
+        beginFrame(1, 4096), data(1, 0, page), end(1, 4095, sum), // counts one byte fewer than it sent
+        beginFrame(2, 8192), data(2, 0, page), end(2, 4096, sum), // ends before the image is covered
+        beginFrame(3, 4096), data(3, 0, page), data(3, 4096, page), // a piece past the image's end
+        beginFrame(4, 4096), data(4, 0, page), end(4, 4096, sum ^ 1n), // sums to something else
+        beginFrame(5, 4096), data(5, 0, page), end(5, 4096, sum), // honest
+      ]),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect([...jobs.keys()].sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(await failure(jobs.get(1)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_CHECKSUM', message: expect.stringMatching(/counted 4095 data bytes, 4096 arrived/) });
+    expect(await failure(jobs.get(2)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_STREAM', message: expect.stringMatching(/ended at byte 4096 of a 8192-byte image/) });
+    expect(await failure(jobs.get(3)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_STREAM', message: expect.stringMatching(/past the image's end/) });
+    expect(await failure(jobs.get(4)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_CHECKSUM', message: expect.stringMatching(/checksum mismatch/) });
+    await expect(jobs.get(5)!.done).resolves.toMatchObject({ bytesDone: 4096, bytesWritten: 4096 });
+    expect(sha256(tmp.file('liar-5.out'))).toBe(sha256(honest));
+    // Nothing of the piece past the end was written (a file it never wrote to is removed).
+    const past = tmp.file('liar-3.out');
+    if (fs.existsSync(past)) expect(fs.statSync(past).size).toBeLessThanOrEqual(4096);
+    await new Promise((r) => setTimeout(r, 50));
+    const told = Buffer.concat(replies).toString('latin1');
+    for (const code of ['ERR_BLOCKCOPY_CHECKSUM', 'ERR_BLOCKCOPY_STREAM']) expect(told).toContain(code);
+    client.destroy();
+    close();
+  });
+
   it('the idle clock stops at END: a flush that takes longer than idleTimeout is not a quiet sender', async () => {
     const src = tmp.file('slow-flush.src');
     makeDense(src, 48 * MiB);

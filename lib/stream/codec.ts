@@ -3,7 +3,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { checkEncodeOptions } from '../options';
 import type { ExtentItem, ImageBoundary } from './extent_streams';
-import { encodeFrame, type Frame, FrameParser, MAX_DATA, preface, StreamFormatError } from './format';
+import { encodeFrame, type Frame, frameItem, FrameParser, framePieces, itemFrame, preface, StreamFormatError } from './format';
 import { RemoteError } from './remote_error';
 import { ImageTally } from './tally';
 
@@ -34,15 +34,11 @@ export function encode(options: EncodeOptions): Transform {
     },
     transform(item: ExtentItem | ImageBoundary, _encoding, callback: TransformCallback) {
       try {
-        if (item.type === 'data') {
-          for (let at = 0; at < item.data.length; at += MAX_DATA) {
-            const piece = item.data.subarray(at, at + MAX_DATA);
-            tally.data(item.offset + at, piece);
-            pushFrame(this, { type: 'data', id, offset: item.offset + at, data: piece });
+        if (item.type === 'data' || item.type === 'hole') {
+          for (const piece of framePieces(item)) {
+            tally.add(piece);
+            pushFrame(this, itemFrame(id, piece));
           }
-        } else if (item.type === 'hole') {
-          tally.hole(item.offset, item.length);
-          pushFrame(this, { type: 'hole', id, offset: item.offset, length: item.length });
         }
         callback();
       } catch (error) {
@@ -85,13 +81,12 @@ export function decode(): Transform {
     if (frame.id !== transfer.id) throw new StreamFormatError(`frame for transfer ${frame.id} in a stream of transfer ${transfer.id}`);
     switch (frame.type) {
       case 'data':
-        transfer.tally.data(frame.offset, frame.data);
-        t.push({ type: 'data', offset: frame.offset, data: frame.data });
+      case 'hole': {
+        const item = frameItem(frame);
+        transfer.tally.add(item);
+        t.push(item);
         return;
-      case 'hole':
-        transfer.tally.hole(frame.offset, frame.length);
-        t.push({ type: 'hole', offset: frame.offset, length: frame.length });
-        return;
+      }
       case 'end':
         transfer.tally.verify(frame.dataBytes, frame.checksum);
         finished = true;

@@ -9,9 +9,9 @@ import { AbortError, invalidArgType } from '../errors';
 import { checkConnectionArgs, checkReceiveArgs, checkSendArgs, checkStream, checkTarget, type ReceiveChecked, type SendChecked } from '../options';
 import type { Target } from '../types';
 import { createExtentReadStream, createExtentWriteStream, type ExtentItem, type ExtentReadStreamOptions, type ExtentWriteStream, type ExtentWriteStreamOptions } from './extent_streams';
-import { encodeFrame, type Frame, FrameParser, MAX_DATA, preface, StreamFormatError } from './format';
+import { encodeFrame, type Frame, frameItem, FrameParser, itemFrame, preface, StreamFormatError } from './format';
 import { RemoteError } from './remote_error';
-import { ImageTally } from './tally';
+import { checkEnd } from './tally';
 import { TransferJob } from './transfer_job';
 import { TransferLimit } from './transfer_limit';
 
@@ -80,7 +80,6 @@ interface Incoming {
   wireId: number;
   job: TransferJob;
   writer: ExtentWriteStream;
-  tally: ImageTally;
   full: boolean; // its writer asked us to wait
   ending: boolean; // END arrived; the writer is finishing
   idle?: NodeJS.Timeout; // fails the transfer when its sender goes quiet
@@ -251,25 +250,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (o.stopped) return;
       const { name } = o.options;
       job.begin(name, info.size);
-      // Placement checks here; the engine sums the data as it reads it.
-      const tally = new ImageTally(info.size, false);
       o.begun = true;
       await this.#write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name }));
+      // The engine's reader makes pieces a frame can carry, in order, and sums them.
+      let dataBytes = 0;
       for await (const item of reader as AsyncIterable<ExtentItem>) {
         if (o.stopped) return;
-        if (item.type === 'data') {
-          tally.data(item.offset, item.data);
-          await this.#write(encodeFrame({ type: 'data', id: wireId, offset: item.offset, data: item.data }));
-          job.advance(item.data.length, 0);
-        } else {
-          tally.hole(item.offset, item.length);
-          await this.#write(encodeFrame({ type: 'hole', id: wireId, offset: item.offset, length: item.length }));
-          job.advance(0, item.length);
-        }
+        await this.#write(encodeFrame(itemFrame(wireId, item)));
+        if (item.type === 'data') dataBytes += item.data.length;
+        job.advance(item);
       }
       if (o.stopped) return;
       o.checksum = reader.checksum();
-      await this.#write(encodeFrame({ type: 'end', id: wireId, dataBytes: tally.dataBytes, checksum: o.checksum }), true);
+      await this.#write(encodeFrame({ type: 'end', id: wireId, dataBytes, checksum: o.checksum }), true);
       if (!this.#handshake) this.#finishOutgoing(o, () => job.complete(o.checksum!));
       // else: the receiver's OK or ERROR settles it (#onReply)
     } catch (error) {
@@ -340,19 +333,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (incoming.ending) throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id} after its END`);
       switch (frame.type) {
         case 'data':
-          incoming.tally.data(frame.offset, frame.data);
-          this.#toWriter(incoming, { type: 'data', offset: frame.offset, data: frame.data });
-          incoming.job.advance(frame.data.length, 0);
-          return;
         case 'hole':
-          incoming.tally.hole(frame.offset, frame.length);
-          this.#toWriter(incoming, { type: 'hole', offset: frame.offset, length: frame.length });
-          incoming.job.advance(0, frame.length);
+          // The writer checks where each piece goes before anything is written.
+          this.#toWriter(incoming, frameItem(frame));
           return;
         case 'end':
-          incoming.tally.verifyCoverage(frame.dataBytes);
           if (this.#oneImage) this.#imageEnded = true;
-          this.#finishIncoming(incoming, frame.checksum);
+          this.#finishIncoming(incoming, frame);
           return;
         case 'error':
           this.#stopIncoming(incoming, new RemoteError(frame.code, frame.message), false);
@@ -402,8 +389,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       job.fail(error as Error);
       return job;
     }
-    // Placement checks here; the engine sums what it writes, compared at the end.
-    const incoming: Incoming = { wireId: offer.id, job, writer, tally: new ImageTally(offer.size, false), full: false, ending: false };
+    const incoming: Incoming = { wireId: offer.id, job, writer, full: false, ending: false };
+    writer.onAccepted = (piece) => job.advance(piece);
     this.#incoming.set(offer.id, incoming);
     if (this.#idleTimeout > 0) incoming.idle = setTimeout(() => this.#onIdle(incoming), this.#idleTimeout).unref();
     writer.on('error', (error) => this.#stopIncoming(incoming, error, true));
@@ -471,8 +458,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  /** END arrived: once the writer has finished, the checksum of what it wrote decides OK or ERROR. */
-  #finishIncoming(incoming: Incoming, checksum: string): void {
+  /** END arrived: once the writer has finished, what it wrote and summed decides OK or ERROR. */
+  #finishIncoming(incoming: Incoming, end: Frame & { type: 'end' }): void {
     const { writer, job, wireId } = incoming;
     incoming.full = false;
     incoming.ending = true;
@@ -485,14 +472,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (job.status !== 'running') return; // already answered
       const result = writer.result!;
       try {
-        incoming.tally.verify(incoming.tally.dataBytes, checksum, result.checksum);
+        checkEnd(end, result); // the writer checked that its pieces covered the image
       } catch (error) {
         this.#stopIncoming(incoming, error as Error, true);
         return;
       }
       this.#incoming.delete(wireId);
       this.#reply({ type: 'ok', id: wireId, bytesWritten: result.bytesWritten });
-      job.complete(checksum, result.bytesWritten);
+      job.complete(end.checksum, result.bytesWritten);
     });
   }
 

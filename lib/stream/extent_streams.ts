@@ -7,7 +7,7 @@ import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeR
 import { checkReadStreamArgs, checkWriteStreamArgs, type WriteStreamChecked } from '../options';
 import { SPARSE_MODES, SYNC_MODES } from '../types';
 import type { SparseMode, SyncMode, Target } from '../types';
-import { MAX_DATA, StreamFormatError } from './format';
+import { framePieces, MAX_DATA, StreamFormatError } from './format';
 import { ImageTally } from './tally';
 
 export type ExtentItem = StreamItem;
@@ -35,6 +35,8 @@ export interface ExtentWriteStreamOptions {
 }
 
 export interface WriteResult {
+  /** Data bytes the stream was given (its holes not counted). */
+  dataBytes: number;
   bytesWritten: number;
   bytesSkipped: number;
   checksum: string;
@@ -140,6 +142,9 @@ export class ExtentWriteStream extends Writable {
     return this.#result;
   }
 
+  /** @internal Each piece once it has passed the placement checks, before it is written: a transfer's progress. */
+  onAccepted: ((piece: StreamItem) => void) | undefined;
+
   /** @internal Who writes through this stream, for another job's EBUSY message ("transfer job 3"). */
   set owner(name: string) {
     this.#owner = name;
@@ -203,17 +208,13 @@ export class ExtentWriteStream extends Writable {
         if (object.type === 'end') return step(i + 1);
         if (!this.#tally) throw new StreamFormatError('the image size is not known: pass options.size or a begin object first');
         // Checked before anything of it is written: nothing lands outside the image.
-        if (object.type === 'data') {
-          for (let at = 0; at < object.data.length; at += MAX_DATA) {
-            const piece = object.data.subarray(at, at + MAX_DATA);
-            this.#tally.data(object.offset + at, piece);
-            items.push({ type: 'data', offset: object.offset + at, data: piece });
-          }
-        } else if (object.type === 'hole') {
-          this.#tally.hole(object.offset, object.length);
-          items.push({ type: 'hole', offset: object.offset, length: object.length });
-        } else {
+        if (object.type !== 'data' && object.type !== 'hole') {
           throw new StreamFormatError(`unknown object type '${(object as { type: unknown }).type}'`);
+        }
+        for (const piece of framePieces(object)) {
+          this.#tally.add(piece);
+          items.push(piece);
+          this.onAccepted?.(piece);
         }
       } catch (error) {
         return flush(() => callback(error as Error));
@@ -231,7 +232,7 @@ export class ExtentWriteStream extends Writable {
     }
     this.#native.finish((error, result) => {
       if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
-      this.#result = result;
+      this.#result = { dataBytes: tally.dataBytes, ...result };
       this.#release?.(); // the engine let go of its lock in finish()
       callback();
     });

@@ -3,6 +3,8 @@
 // Every length is checked against its frame type's limit before the payload
 // is buffered, so a decoder holds at most one frame whatever it is fed.
 
+import type { StreamItem } from '../native';
+
 export const MAGIC = Buffer.from('BLKCOPY\n', 'latin1');
 export const VERSION = 1;
 export const PREFACE_BYTES = 16;
@@ -108,11 +110,32 @@ export function encodeFrame(frame: Frame): Buffer[] {
   }
 }
 
+/** An item as pieces one DATA frame each can carry (views, not copies); a hole as it is. */
+export function framePieces(item: StreamItem): StreamItem[] {
+  if (item.type === 'hole' || item.data.length <= MAX_DATA) return [item];
+  const pieces: StreamItem[] = [];
+  for (let at = 0; at < item.data.length; at += MAX_DATA) {
+    pieces.push({ type: 'data', offset: item.offset + at, data: item.data.subarray(at, at + MAX_DATA) });
+  }
+  return pieces;
+}
+
+/** A piece (at most MAX_DATA of data) as the frame of transfer `id` that carries it. */
+export function itemFrame(id: number, item: StreamItem): Frame {
+  return item.type === 'data' ? { type: 'data', id, offset: item.offset, data: item.data } : { type: 'hole', id, offset: item.offset, length: item.length };
+}
+
+/** A DATA or HOLE frame as the item it carries. */
+export function frameItem(frame: Frame & { type: 'data' | 'hole' }): StreamItem {
+  return frame.type === 'data' ? { type: 'data', offset: frame.offset, data: frame.data } : { type: 'hole', offset: frame.offset, length: frame.length };
+}
+
 function safeNumber(value: bigint, what: string): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new StreamFormatError(`${what} ${value} is beyond what blockcopy handles (2^53 - 1)`);
   return Number(value);
 }
 
+/** Every frame but DATA, whose payload FrameParser passes on in pieces as it arrives. */
 function parsePayload(type: number, id: number, flags: number, p: Buffer): Frame {
   const need = (n: number) => {
     if (p.length !== n) throw new StreamFormatError(`frame type ${type} has ${p.length} payload bytes, expected ${n}`);
@@ -130,9 +153,6 @@ function parsePayload(type: number, id: number, flags: number, p: Buffer): Frame
         name: p.subarray(18).toString('utf8'),
       };
     }
-    case FrameType.Data:
-      if (p.length <= 8) throw new StreamFormatError('DATA frame without data');
-      return { type: 'data', id, offset: safeNumber(p.readBigUInt64LE(0), 'offset'), data: p.subarray(8) };
     case FrameType.Hole:
       need(16);
       return { type: 'hole', id, offset: safeNumber(p.readBigUInt64LE(0), 'offset'), length: safeNumber(p.readBigUInt64LE(8), 'hole length') };

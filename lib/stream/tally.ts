@@ -1,13 +1,23 @@
 // The rules one transfer's frames obey, checked the same way by whoever sends
 // and whoever receives: pieces in ascending order, never overlapping, never
 // past the image's end, covering it exactly; and the END checksum.
-import { addon, type NativeChecksum } from '../native';
+import { addon, type NativeChecksum, type StreamItem } from '../native';
 import { MAX_DATA, StreamFormatError } from './format';
 
 export class ChecksumMismatchError extends Error {
   readonly code = 'ERR_BLOCKCOPY_CHECKSUM' as const;
 }
 Object.defineProperty(ChecksumMismatchError.prototype, 'name', { value: 'ChecksumMismatchError', configurable: true, writable: true });
+
+/** What an END frame says against what arrived (or was written): data bytes, then checksum. */
+export function checkEnd(sent: { dataBytes: number; checksum: string }, arrived: { dataBytes: number; checksum: string }): void {
+  if (sent.dataBytes !== arrived.dataBytes) {
+    throw new ChecksumMismatchError(`the sender counted ${sent.dataBytes} data bytes, ${arrived.dataBytes} arrived`);
+  }
+  if (sent.checksum !== arrived.checksum) {
+    throw new ChecksumMismatchError(`checksum mismatch: the sender's is ${sent.checksum}, the data that arrived sums to ${arrived.checksum}`);
+  }
+}
 
 export class ImageTally {
   /** Image bytes covered so far, from 0: the next piece starts here or later. */
@@ -37,27 +47,23 @@ export class ImageTally {
     this.holeBytes += length;
   }
 
+  /** One piece, checked and counted. */
+  add(item: StreamItem): void {
+    if (item.type === 'data') this.data(item.offset, item.data);
+    else this.hole(item.offset, item.length);
+  }
+
   checksum(): string {
     if (!this.#sum) throw new Error('this tally does not sum');
     return this.#sum.value();
   }
 
-  /** At END: the pieces covered the image and the sender counted as much data as arrived. */
-  verifyCoverage(dataBytes: number): void {
+  /** At END: the pieces covered the image, and what the sender counted and summed arrived. */
+  verify(dataBytes: number, checksum: string): void {
     if (this.position !== this.size) {
       throw new StreamFormatError(`the stream ended at byte ${this.position} of a ${this.size}-byte image`);
     }
-    if (dataBytes !== this.dataBytes) {
-      throw new ChecksumMismatchError(`the sender counted ${dataBytes} data bytes, ${this.dataBytes} arrived`);
-    }
-  }
-
-  /** At END: coverage, and the sender's checksum against ours (or the writer's, `actual`). */
-  verify(dataBytes: number, checksum: string, actual = this.checksum()): void {
-    this.verifyCoverage(dataBytes);
-    if (checksum !== actual) {
-      throw new ChecksumMismatchError(`checksum mismatch: the sender's is ${checksum}, the data that arrived sums to ${actual}`);
-    }
+    checkEnd({ dataBytes, checksum }, { dataBytes: this.dataBytes, checksum: this.checksum() });
   }
 
   #place(offset: number, length: number, what: string): void {
