@@ -4,7 +4,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { copy } from '../copy';
 import { extents } from '../extents';
-import { afterEnd, receive, send } from '../stream/connection';
+import { afterEnd } from '../stream/errors';
+import { receive, send } from '../stream/one_image';
 import { BACKEND_NAMES, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';

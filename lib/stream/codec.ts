@@ -4,7 +4,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { checkEncodeOptions } from '../options';
 import type { ExtentItem, ImageBoundary } from './extent_streams';
 import { encodeFrame, type Frame, frameItem, FrameParser, framePieces, itemFrame, preface, StreamFormatError } from './format';
-import { RemoteError } from './remote_error';
+import { RemoteError } from './errors';
 import { ImageTally } from './tally';
 
 export interface EncodeOptions {

@@ -35,8 +35,6 @@ export interface ExtentWriteStreamOptions {
 }
 
 export interface WriteResult {
-  /** Data bytes the stream was given (its holes not counted). */
-  dataBytes: number;
   bytesWritten: number;
   bytesSkipped: number;
   checksum: string;
@@ -142,8 +140,16 @@ export class ExtentWriteStream extends Writable {
     return this.#result;
   }
 
-  /** @internal Each piece once it has passed the placement checks, before it is written: a transfer's progress. */
-  onAccepted: ((piece: StreamItem) => void) | undefined;
+  #placedBy: ImageTally | undefined;
+
+  /**
+   * @internal The pieces come already checked against `tally`, as they
+   * arrived (a Connection does so, and a bad frame fails its transfer at once):
+   * they are not checked a second time here.
+   */
+  placedBy(tally: ImageTally): void {
+    this.#placedBy = tally;
+  }
 
   /** @internal Who writes through this stream, for another job's EBUSY message ("transfer job 3"). */
   set owner(name: string) {
@@ -175,7 +181,7 @@ export class ExtentWriteStream extends Writable {
       fsync: SYNC_MODES.indexOf(c.fsync),
     };
     if (c.dstSize !== undefined) options.dstSize = c.dstSize;
-    this.#tally = new ImageTally(size, false);
+    this.#tally = this.#placedBy ?? new ImageTally(size, false);
     this.#native = new addon.NativeWriter(c.target, options);
     this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));
   }
@@ -212,9 +218,8 @@ export class ExtentWriteStream extends Writable {
           throw new StreamFormatError(`unknown object type '${(object as { type: unknown }).type}'`);
         }
         for (const piece of framePieces(object)) {
-          this.#tally.add(piece);
+          if (!this.#placedBy) this.#tally.add(piece);
           items.push(piece);
-          this.onAccepted?.(piece);
         }
       } catch (error) {
         return flush(() => callback(error as Error));
@@ -232,7 +237,7 @@ export class ExtentWriteStream extends Writable {
     }
     this.#native.finish((error, result) => {
       if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
-      this.#result = { dataBytes: tally.dataBytes, ...result };
+      this.#result = result;
       this.#release?.(); // the engine let go of its lock in finish()
       callback();
     });

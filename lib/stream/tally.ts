@@ -58,11 +58,16 @@ export class ImageTally {
     return this.#sum.value();
   }
 
-  /** At END: the pieces covered the image, and what the sender counted and summed arrived. */
-  verify(dataBytes: number, checksum: string): void {
+  /** At END: the pieces covered the image. */
+  checkCovered(): void {
     if (this.position !== this.size) {
       throw new StreamFormatError(`the stream ended at byte ${this.position} of a ${this.size}-byte image`);
     }
+  }
+
+  /** At END: the pieces covered the image, and what the sender counted and summed arrived. */
+  verify(dataBytes: number, checksum: string): void {
+    this.checkCovered();
     checkEnd({ dataBytes, checksum }, { dataBytes: this.dataBytes, checksum: this.checksum() });
   }
 

@@ -39,7 +39,7 @@ class CallbackSink : public ProgressSink {
 Napi::Value CopySync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CopyRequest request = request_from_js(info[0], info[1], info[2].As<Napi::Object>());
-  JobControl control(request.bandwidth);
+  CopyControl control(request.bandwidth);
   std::optional<CallbackSink> sink;
   if (info[3].IsFunction()) sink.emplace(env, info[3].As<Napi::Function>());
   CopyOutcome outcome = run_copy(request, control, sink ? &*sink : nullptr);

@@ -12,7 +12,7 @@ namespace blockcopy::binding {
 // function holds it until the Worker goes, in its finalizer.
 struct CopyRun : ProgressSink {
   CopyRequest request;
-  JobControl control;
+  CopyControl control;
   Worker* worker = nullptr;  // outlives the work that reports through it
   std::atomic<bool> report_queued{false};
 
@@ -44,7 +44,7 @@ NativeCopy::NativeCopy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   run_ = std::make_shared<CopyRun>(request_from_js(info[0], info[1], info[2].As<Napi::Object>()));
   auto run = run_;
   // At teardown the copy is cancelled, then joined: no write after the env is gone.
-  worker_ = Worker::Create(env, "blockcopy.copy", info[3].As<Napi::Function>(), [run] { run->control.cancel(); });
+  worker_ = Worker::Create(env, "blockcopy.copy", info[3].As<Napi::Function>(), [run] { run->control.cancel.request(); });
   run->worker = worker_.get();
   // The copy is the worker's one and last piece of work: the thread ends after it.
   worker_->close(env, {}, [run]() -> Worker::Deliver {
@@ -60,7 +60,7 @@ Napi::Value NativeCopy::Progress(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeCopy::Cancel(const Napi::CallbackInfo& info) {
-  run_->control.cancel();
+  run_->control.cancel.request();
   return info.Env().Undefined();
 }
 

@@ -1,25 +1,21 @@
-// What a running copy shares with the outside world: the cancel flag, the
+// What a running copy shares with the outside world: its cancel token, the
 // throttle and the progress counters. Everything here is safe from any thread.
 #pragma once
 
-#include <atomic>
-
+#include "cancel.h"
 #include "progress.h"
 #include "throttle.h"
 
 namespace blockcopy {
 
-struct JobControl {
+struct CopyControl {
   // The limit is set here, before any thread starts, so a setBandwidth() that
-  // arrives while the job is starting up is never overwritten.
-  explicit JobControl(uint64_t bandwidth = 0) : throttle(bandwidth) {}
+  // arrives while the copy is starting up is never overwritten.
+  explicit CopyControl(uint64_t bandwidth = 0) : throttle(bandwidth) {}
 
-  std::atomic<bool> cancelled{false};
+  CancelToken cancel;
   Throttle throttle;
   ProgressMeter meter;
-
-  void cancel() { cancelled.store(true, std::memory_order_relaxed); }
-  bool is_cancelled() const { return cancelled.load(std::memory_order_relaxed); }
 };
 
 // Progress reports leave the copy loop through this. Returning false cancels

@@ -6,7 +6,7 @@
 
 namespace blockcopy {
 
-static CopyOutcome finish(JobControl& control, Ending ending, Status status, uint64_t resume,
+static CopyOutcome finish(CopyControl& control, Ending ending, Status status, uint64_t resume,
                           const char* backend = "pread") {
   CopyOutcome out;
   out.backend = backend;
@@ -18,8 +18,8 @@ static CopyOutcome finish(JobControl& control, Ending ending, Status status, uin
   return out;
 }
 
-CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* sink) {
-  if (control.is_cancelled()) return finish(control, Ending::Cancelled, Status::Ok(), req.src_offset);
+CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink* sink) {
+  if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), req.src_offset);
 
   CopyPlan plan;
   Status s = prepare_copy(req, &plan);

@@ -23,6 +23,6 @@ struct CopyOutcome {
 // Runs on whichever thread calls it (the caller's in sync mode, the job's own
 // thread in async mode). Never throws. The bandwidth limit is the control's,
 // set when it was made from the request.
-CopyOutcome run_copy(const CopyRequest& req, JobControl& control, ProgressSink* sink);
+CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink* sink);
 
 }  // namespace blockcopy

@@ -29,7 +29,7 @@ uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint64_t round_down(uint64_t v, uint64_t a) { return v / a * a; }
 }  // namespace
 
-CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, JobControl& control,
+CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, CopyControl& control,
                    ProgressSink* sink)
     : plan_(plan),
       req_(req),
@@ -230,7 +230,7 @@ uint64_t CopyLoop::request_size(uint64_t largest) const {
   return std::min(largest, std::max(unit, rate / kRequestsPerSecond / unit * unit));
 }
 
-void CopyLoop::before_read(uint64_t bytes) { control_.throttle.acquire(bytes, control_.cancelled); }
+void CopyLoop::before_read(uint64_t bytes) { control_.throttle.acquire(bytes, control_.cancel); }
 
 std::chrono::nanoseconds CopyLoop::try_read(uint64_t bytes) { return control_.throttle.try_take(bytes); }
 
@@ -296,9 +296,9 @@ bool CopyLoop::checkpoint_at(uint64_t edge_rel) {
   meter.sample(now);
   if (sink_ && now >= next_report_) {
     next_report_ = now + std::chrono::milliseconds(req_.progress_interval_ms);
-    if (!sink_->report(meter.snapshot())) control_.cancel();
+    if (!sink_->report(meter.snapshot())) control_.cancel.request();
   }
-  if (control_.is_cancelled()) stopped_ = true;
+  if (control_.cancel.requested()) stopped_ = true;
   return !stopped_;
 }
 

@@ -20,7 +20,7 @@ namespace blockcopy {
 
 class CopyLoop : private ChunkHandler {
  public:
-  CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, JobControl& control,
+  CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& backend, CopyControl& control,
            ProgressSink* sink);
 
   // Ok with stopped() set means cancelled; any other status is the failure.
@@ -64,7 +64,7 @@ class CopyLoop : private ChunkHandler {
   Mover mover_;
   bool try_reflink_;
   const bool reflink_required_;
-  JobControl& control_;
+  CopyControl& control_;
   ProgressSink* sink_;
   AlignedBuffer buffer_;
   std::vector<ZeroRun> runs_;  // sparse 'always': the runs of the chunk at hand

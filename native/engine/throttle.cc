@@ -35,8 +35,8 @@ Throttle::Clock::duration Throttle::try_take(uint64_t bytes) {
   return Clock::duration::zero();
 }
 
-void Throttle::acquire(uint64_t bytes, const std::atomic<bool>& cancelled) {
-  while (!cancelled.load(std::memory_order_relaxed)) {
+void Throttle::acquire(uint64_t bytes, const CancelToken& cancel) {
+  while (!cancel.requested()) {
     const auto wait = try_take(bytes);
     if (wait == Clock::duration::zero()) return;
     std::this_thread::sleep_for(std::min<Clock::duration>(kSlice, wait));

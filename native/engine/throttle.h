@@ -3,6 +3,8 @@
 // first second whatever the queue depth.
 #pragma once
 
+#include "cancel.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -28,7 +30,7 @@ class Throttle {
   // once; each one then moves the next turn back by bytes / rate.
   Clock::duration try_take(uint64_t bytes);
   // Copy thread. Blocks until `bytes` may pass, waking early on cancel.
-  void acquire(uint64_t bytes, const std::atomic<bool>& cancelled);
+  void acquire(uint64_t bytes, const CancelToken& cancel);
 
  private:
   std::atomic<uint64_t> rate_;

@@ -1,0 +1,177 @@
+// The sending half of a Connection: images wait their turn (at most
+// maxTransfers at once), each is read by the engine and written frame by
+// frame, interleaved with the others, and settles on the receiver's OK or
+// ERROR (or, without a handshake, once its END is written).
+import { AbortError } from '../errors';
+import type { SendChecked } from '../options';
+import type { Target } from '../types';
+import { describeError, RemoteError } from './errors';
+import { createExtentReadStream, type ExtentItem, type ExtentReadStreamOptions } from './extent_streams';
+import type { FrameOutput } from './frame_output';
+import { encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
+import { TransferJob } from './transfer_job';
+
+interface Outgoing {
+  wireId: number;
+  job: TransferJob;
+  options: SendChecked;
+  reader: ReturnType<typeof createExtentReadStream>;
+  checksum?: string;
+  begun: boolean; // BEGIN is on the wire: the receiver knows the id
+  stopped: boolean;
+}
+
+export interface SenderLink {
+  readonly output: FrameOutput;
+  readonly maxTransfers: number;
+  /** Wait for the receiver's answer before a transfer settles. */
+  readonly handshake: boolean;
+  broken(): Error | undefined;
+}
+
+export class Sender {
+  #nextWireId = 1;
+  readonly #going = new Map<number, Outgoing>();
+  readonly #waiting: Outgoing[] = [];
+  /** Settles once the last started transfer's BEGIN is written (or it never will be). */
+  #lastBegin: Promise<void> = Promise.resolve();
+
+  constructor(private readonly link: SenderLink) {}
+
+  /** Queues an image; its job starts when a turn is free. The arguments are checked already. */
+  send(target: Target, checked: SendChecked): TransferJob {
+    const job = new TransferJob(checked.progressInterval);
+    // Opened now, so a file that cannot be read fails the job before its turn comes.
+    const reader = createExtentReadStream(target, readerOptions(checked));
+    reader.on('error', () => {}); // reported through the job
+    const o: Outgoing = { wireId: this.#nextWireId++, job, options: checked, reader, begun: false, stopped: false };
+    const { signal } = checked;
+    signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
+    const broken = this.link.broken();
+    if (broken || signal?.aborted) {
+      reader.destroy();
+      job.fail(broken ?? new AbortError(undefined, { cause: signal?.reason }));
+      return job;
+    }
+    job.once('cancelled', () => this.#dropWaiting(o));
+    this.#waiting.push(o);
+    this.#startWaiting();
+    return job;
+  }
+
+  /** Settles once no transfer is queued or going. */
+  async idle(): Promise<void> {
+    for (;;) {
+      const going = [...this.#going.values(), ...this.#waiting].filter((o) => o.job.status === 'queued' || o.job.status === 'running');
+      if (going.length === 0) return;
+      await Promise.all(going.map((o) => o.job.done.catch(() => {})));
+    }
+  }
+
+  get busy(): boolean {
+    return this.#going.size > 0 || this.#waiting.length > 0;
+  }
+
+  /** The receiver's OK or ERROR for one of ours. */
+  onReply(frame: Frame & { type: 'ok' | 'error' }): void {
+    const o = this.#going.get(frame.id);
+    if (!o) return; // an answer to a transfer we already gave up on
+    if (frame.type === 'ok') {
+      if (o.checksum === undefined) {
+        this.#stop(o, new StreamFormatError('the receiver answered OK before the image was sent'));
+      } else {
+        this.#finish(o, () => o.job.complete(o.checksum!, frame.bytesWritten));
+      }
+      return;
+    }
+    o.stopped = true;
+    o.reader.destroy();
+    this.#finish(o, () => o.job.fail(new RemoteError(frame.code, frame.message)));
+  }
+
+  /** Every transfer, going or waiting, fails with `error`; the receiver is not told. */
+  failAll(error: Error): void {
+    for (const o of [...this.#going.values()]) this.#stop(o, error);
+    for (const o of this.#waiting.splice(0)) {
+      o.reader.destroy();
+      o.job.fail(error);
+    }
+  }
+
+  #startWaiting(): void {
+    while (this.#going.size < this.link.maxTransfers && this.#waiting.length > 0) {
+      const o = this.#waiting.shift()!;
+      this.#going.set(o.wireId, o);
+      void this.#run(o);
+    }
+  }
+
+  #dropWaiting(o: Outgoing): void {
+    const i = this.#waiting.indexOf(o);
+    if (i >= 0) {
+      this.#waiting.splice(i, 1);
+      o.reader.destroy();
+    }
+  }
+
+  async #run(o: Outgoing): Promise<void> {
+    const { job, wireId, reader } = o;
+    const { output } = this.link;
+    job.onStop((error) => this.#stop(o, error, { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' }));
+    // Transfers begin on the wire in the order they were sent, whichever file opens first.
+    const turn = this.#lastBegin;
+    let begun!: () => void;
+    this.#lastBegin = new Promise((resolve) => (begun = resolve));
+    try {
+      const info = await reader.ready();
+      await turn;
+      if (o.stopped) return;
+      const { name } = o.options;
+      job.begin(name, info.size);
+      o.begun = true;
+      const beginWritten = output.write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name }));
+      begun();
+      await beginWritten;
+      // The engine's reader makes pieces a frame can carry, in order, and sums them.
+      let dataBytes = 0;
+      for await (const item of reader as AsyncIterable<ExtentItem>) {
+        if (o.stopped) return;
+        await output.write(encodeFrame(itemFrame(wireId, item)));
+        if (item.type === 'data') dataBytes += item.data.length;
+        job.advance(item);
+      }
+      if (o.stopped) return;
+      o.checksum = reader.checksum();
+      await output.write(encodeFrame({ type: 'end', id: wireId, dataBytes, checksum: o.checksum }), true);
+      if (!this.link.handshake) this.#finish(o, () => job.complete(o.checksum!));
+      // else: the receiver's OK or ERROR settles it (onReply)
+    } catch (error) {
+      if (!o.stopped) this.#stop(o, error as Error, describeError(error));
+    } finally {
+      begun();
+    }
+  }
+
+  /** Stops a transfer and tells the receiver why (when it can still be told). */
+  #stop(o: Outgoing, error: Error, tell?: { code: string; message: string }): void {
+    if (o.stopped) return;
+    o.stopped = true;
+    o.reader.destroy();
+    if (tell && o.begun && !this.link.broken()) {
+      void this.link.output.write(encodeFrame({ type: 'error', id: o.wireId, reply: false, ...tell })).catch(() => {});
+    }
+    this.#finish(o, () => o.job.fail(error));
+  }
+
+  #finish(o: Outgoing, settle: () => void): void {
+    o.stopped = true;
+    this.#going.delete(o.wireId);
+    settle();
+    this.#startWaiting();
+  }
+}
+
+function readerOptions(checked: SendChecked): ExtentReadStreamOptions {
+  const { offset, length, sparse } = checked.reader;
+  return length === undefined ? { offset, sparse } : { offset, length, sparse };
+}
