@@ -61,10 +61,12 @@ function mostlyZeros(size) {
   return (file) => writeFile(file, size, pieces);
 }
 
-const everyone = () => [
+/** Every general copier; `extra` comes after the CLI, and a scenario may tell dd more. */
+const everyone = (extra = [], ddContender = dd()) => [
   blockcopyApi('auto'),
   blockcopyCli(),
-  dd(),
+  ...extra,
+  ddContender,
   cp(),
   qemuImg(),
   nodeCopyFile(),
@@ -104,16 +106,7 @@ export function scenarios(quick) {
       cache: 'warm',
       // Copies that write every hole out take minutes and 64 GiB of disk: cut off.
       timeoutMs: 60_000,
-      contenders: [
-        blockcopyApi('auto'),
-        blockcopyCli(),
-        blockcopySendRecv(),
-        dd(['conv=sparse'], 'without conv=sparse dd writes every hole out'),
-        cp(),
-        qemuImg(),
-        nodeCopyFile(),
-        nodePipeline(),
-      ],
+      contenders: everyone([blockcopySendRecv()], dd(['conv=sparse'], 'without conv=sparse dd writes every hole out')),
     },
     {
       id: 'zeros',

@@ -76,14 +76,10 @@ export interface EngineReaderOptions {
   piece: number;
 }
 
-export interface EngineWriterOptions {
+/** What the engine's stream writer takes: the image is `length` bytes at `offset` in the destination. */
+export interface EngineWriterOptions extends Pick<CopySettings, 'dstSize' | 'truncate' | 'targetIsZero' | 'overwrite' | 'force'> {
   offset: number;
   length: number;
-  dstSize?: number;
-  truncate: boolean;
-  targetIsZero: boolean;
-  overwrite: boolean;
-  force: boolean;
   fsync: ModeIndex;
 }
 

@@ -106,13 +106,14 @@ ReaderOptions reader_options_from_js(const Napi::Object& opts) {
 
 WriterOptions writer_options_from_js(const Napi::Object& opts) {
   WriterOptions w;
-  w.offset = number(opts, "offset");
-  w.length = number(opts, "length");
-  w.dst_size = optional_number(opts, "dstSize");
-  w.truncate = flag(opts, "truncate");
-  w.target_is_zero = flag(opts, "targetIsZero");
-  w.overwrite = flag(opts, "overwrite");
-  w.force = flag(opts, "force");
+  w.how.overwrite = flag(opts, "overwrite");
+  w.how.force = flag(opts, "force");
+  w.how.create_mode = 0666;
+  w.range.offset = number(opts, "offset");
+  w.range.length = number(opts, "length");
+  w.range.new_size = optional_number(opts, "dstSize");
+  w.range.truncate = flag(opts, "truncate");
+  w.range.target_is_zero = flag(opts, "targetIsZero");
   w.fsync = mode<SyncMode>(opts, "fsync");
   return w;
 }

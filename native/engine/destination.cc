@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "fault_injection.h"
+#include "pread_io.h"
 
 namespace blockcopy {
 
@@ -175,38 +175,10 @@ Status Destination::grow_before_writing() {
 }
 
 Status Destination::write_gathered(uint64_t at, std::vector<iovec> pieces, uint64_t* written) {
-  uint64_t& done = *written;
-  done = 0;
+  *written = 0;
   Status s = grow_before_writing();
   if (!s.ok()) return s;
-  uint64_t total = 0;
-  for (const iovec& v : pieces) total += v.iov_len;
-  // Short writes continue where they stopped; at most IOV_MAX pieces per call.
-  size_t first = 0;
-  while (first < pieces.size()) {
-    const int count = static_cast<int>(std::min<size_t>(pieces.size() - first, IOV_MAX));
-    if (fault_at(FaultOp::Write, at + done, total - done)) return Status::Sys(EIO, "write", Side::Destination);
-    const ssize_t n = pwritev(fd_.get(), pieces.data() + first, count, static_cast<off_t>(at + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::Sys(errno, "write", Side::Destination);
-    }
-    if (n == 0) return Status::Sys(ENOSPC, "write", Side::Destination);
-    done += static_cast<uint64_t>(n);
-    for (size_t left = static_cast<size_t>(n); left > 0;) {
-      iovec& v = pieces[first];
-      if (left >= v.iov_len) {
-        left -= v.iov_len;
-        first++;
-      } else {
-        v.iov_base = static_cast<unsigned char*>(v.iov_base) + left;
-        v.iov_len -= left;
-        left = 0;
-      }
-    }
-    while (first < pieces.size() && pieces[first].iov_len == 0) first++;
-  }
-  return Status::Ok();
+  return write_gathered_fully(fd_.get(), std::move(pieces), at, written);
 }
 
 Status Destination::zero(uint64_t at, uint64_t length, uint64_t* written) {

@@ -6,31 +6,21 @@ namespace blockcopy {
 
 Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
   options_ = options;
-  DestinationOpen how;
-  how.overwrite = options.overwrite;
-  how.force = options.force;
-  how.create_mode = 0666;  // an image from a stream has no mode of its own to copy
-  DestinationRange range;
-  range.offset = options.offset;
-  range.length = options.length;
-  range.new_size = options.dst_size;
-  range.truncate = options.truncate;
-  range.target_is_zero = options.target_is_zero;
-  Status s = dst_.open(target, how);
-  if (s.ok()) s = dst_.claim(range);
+  Status s = dst_.open(target, options.how);
+  if (s.ok()) s = dst_.claim(options.range);
   if (s.ok()) s = dst_.prepare(Resize::AtEnd, false);
   if (!s.ok()) {
     dst_.abandon();
     return s;
   }
-  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None, options.offset);
+  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None, options.range.offset);
   return Status::Ok();
 }
 
 Status ExtentWriter::check_inside(uint64_t rel, uint64_t length, const char* what) const {
-  if (rel > options_.length || length > options_.length - rel)
+  if (rel > options_.range.length || length > options_.range.length - rel)
     return Status::OutOfRange(std::string(what) + " at " + std::to_string(rel) + " of " + std::to_string(length) +
-                              " bytes reaches past the end of the image (" + std::to_string(options_.length) + " bytes)");
+                              " bytes reaches past the end of the image (" + std::to_string(options_.range.length) + " bytes)");
   return Status::Ok();
 }
 
@@ -66,11 +56,11 @@ Status ExtentWriter::write_run(uint64_t rel, std::vector<iovec> run) {
     at += v.iov_len;
   }
   uint64_t landed = 0;
-  s = dst_.write_gathered(options_.offset + rel, std::move(run), &landed);
+  s = dst_.write_gathered(options_.range.offset + rel, std::move(run), &landed);
   written_ += landed;
   if (!s.ok()) return s;
   // Pieces arrive in order, so everything below here is written.
-  write_behind_->reached(options_.offset + rel + total);
+  write_behind_->reached(options_.range.offset + rel + total);
   return Status::Ok();
 }
 
@@ -78,7 +68,7 @@ Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
   Status s = check_inside(rel, length, "hole");
   if (!s.ok()) return s;
   uint64_t zeros_written = 0;
-  s = dst_.zero(options_.offset + rel, length, &zeros_written);
+  s = dst_.zero(options_.range.offset + rel, length, &zeros_written);
   written_ += zeros_written;
   skipped_ += length - zeros_written;
   return s;

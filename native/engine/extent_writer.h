@@ -19,15 +19,11 @@
 
 namespace blockcopy {
 
-// Set in full by the binding (request.h says why).
+// Set in full by the binding (request.h says why). The range is the image:
+// it starts at range.offset in the destination and is range.length bytes.
 struct WriterOptions {
-  uint64_t offset{};  // where the image starts in the destination
-  uint64_t length{};  // the image's size
-  std::optional<uint64_t> dst_size;
-  bool truncate{};
-  bool target_is_zero{};
-  bool overwrite{};
-  bool force{};
+  DestinationOpen how;  // create_mode is 0666: a streamed image has no mode of its own
+  DestinationRange range;
   SyncMode fsync{};
 };
 

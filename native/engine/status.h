@@ -34,15 +34,13 @@ struct Status {
     s.detail = std::move(detail);
     return s;
   }
-  static Status Invalid(std::string message) {
+  static Status Invalid(std::string message) { return Argument(ErrorKind::InvalidArg, std::move(message)); }
+  static Status OutOfRange(std::string message) { return Argument(ErrorKind::OutOfRange, std::move(message)); }
+
+ private:
+  static Status Argument(ErrorKind kind, std::string message) {
     Status s;
-    s.kind = ErrorKind::InvalidArg;
-    s.detail = std::move(message);
-    return s;
-  }
-  static Status OutOfRange(std::string message) {
-    Status s;
-    s.kind = ErrorKind::OutOfRange;
+    s.kind = kind;
     s.detail = std::move(message);
     return s;
   }
