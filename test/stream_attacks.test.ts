@@ -234,7 +234,7 @@ describe('a receiver keeps its memory and its files', () => {
         beginFrame(5, 4096), data(5, 0, page), end(5, 4096, sum), // honest
       ]),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    for (let waited = 0; jobs.size < 5 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     expect([...jobs.keys()].sort()).toEqual([1, 2, 3, 4, 5]);
     expect(await failure(jobs.get(1)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_CHECKSUM', message: expect.stringMatching(/counted 4095 data bytes, 4096 arrived/) });
     expect(await failure(jobs.get(2)!.done)).toMatchObject({ code: 'ERR_BLOCKCOPY_STREAM', message: expect.stringMatching(/ended at byte 4096 of a 8192-byte image/) });
