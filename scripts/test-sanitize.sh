@@ -11,7 +11,7 @@ restore() { npx node-gyp rebuild >/dev/null 2>&1 || echo "test:sanitize: could n
 trap restore EXIT
 
 npx node-gyp rebuild -- -Dsanitize=true >/dev/null
-npx tsc -p tsconfig.json
+npm run build:ts --silent  # clears dist/ first: a stale file there could shadow a moved one
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
