@@ -37,7 +37,10 @@
         "native/engine/zero_range.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: a call into JS that fails because
+      # the environment is going away (a worker thread terminated) throws an
+      # ordinary Napi::Error instead of ending the process.
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],

@@ -67,6 +67,29 @@ describe('in a process', () => {
     for (const [, size] of seen.later) expect(size).toBeLessThan(16 * MiB);
   });
 
+  it('terminating worker threads with streams, transfers and extent queries in flight: no crash, no hang', () => {
+    const src = tmp.file('teardown-streams.src');
+    makeSparse(src, 32 * MiB, [[0, 8 * MiB], [16 * MiB, 8 * MiB]]);
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'streams-'));
+    const r = runNode([fixture('teardown_streams.cjs'), 'worker', src, dir, '20']);
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('20');
+  });
+
+  it('process.exit() with streams, transfers and extent queries in flight exits with its code, no crash', () => {
+    const src = tmp.file('exit-streams.src');
+    makeSparse(src, 32 * MiB, [[0, 8 * MiB], [16 * MiB, 8 * MiB]]);
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'exit-streams-'));
+    for (const at of [1, 15, 60]) {
+      const r = runNode([fixture('teardown_streams.cjs'), 'exit', src, dir, String(at)]);
+      expect(r.stderr).toBe('');
+      expect(r.signal).toBeNull();
+      expect(r.status).toBe(7);
+    }
+  });
+
   it('process.exit() with copies running and queued exits at once with its code, no crash', () => {
     const src = tmp.file('exit.src');
     makeSparse(src, 16 * MiB, [[0, 16 * MiB]]);

@@ -86,7 +86,7 @@ void Worker::close(Napi::Env env, Napi::Function callback, Work last) {
 
 void Worker::call_js(Napi::Env env, Napi::Function events, Worker* self, Item* item) {
   std::unique_ptr<Item> owned(item);
-  if (env == nullptr) {  // teardown: only free what can be freed without an env
+  if (env == nullptr || !js_can_run(env)) {  // teardown: nothing is delivered, only what needs no env is freed
     if (item->held) item->held->forget();
     return;
   }
