@@ -124,6 +124,7 @@ export class ExtentWriteStream extends Writable {
   readonly #checked: WriteStreamChecked;
   #native: NativeWriter | undefined;
   #tally: ImageTally | undefined;
+  #placedBy: ImageTally | undefined; // a Connection's tally: it has checked the pieces already
   #result: WriteResult | undefined;
   #owner = 'an extent write stream';
   #release: (() => void) | undefined;
@@ -139,8 +140,6 @@ export class ExtentWriteStream extends Writable {
   get result(): WriteResult | undefined {
     return this.#result;
   }
-
-  #placedBy: ImageTally | undefined;
 
   /**
    * @internal The pieces come already checked against `tally`, as they
