@@ -27,7 +27,12 @@ void free_bytes(std::vector<StreamItem>& items) {
   }
 }
 
-// Data buffers are handed over, not copied: JS frees them when it is done.
+// Data is copied into memory V8 owns. A Buffer over our own memory would be
+// freed by its own Node cleanup hook when a worker thread is terminated, and
+// such hooks can run before ours, while a write stream's engine thread is
+// still writing that Buffer's bytes (AddressSanitizer saw it: a piped read
+// into write stream). V8's memory lives until the isolate goes, after every
+// cleanup hook, so a write in progress always reads what it was given.
 Napi::Array items_to_js(Napi::Env env, std::vector<StreamItem>& items) {
   Napi::Array array = Napi::Array::New(env, items.size());
   for (size_t i = 0; i < items.size(); i++) {
@@ -36,8 +41,8 @@ Napi::Array items_to_js(Napi::Env env, std::vector<StreamItem>& items) {
     o.Set("type", item.data ? "data" : "hole");
     o.Set("offset", static_cast<double>(item.offset));
     if (item.data) {
-      o.Set("data", Napi::Buffer<unsigned char>::New(env, item.bytes, item.length,
-                                                      [](Napi::Env, unsigned char* bytes) { std::free(bytes); }));
+      o.Set("data", Napi::Buffer<unsigned char>::Copy(env, item.bytes, item.length));
+      std::free(item.bytes);
       item.bytes = nullptr;
     } else {
       o.Set("length", static_cast<double>(item.length));
