@@ -75,23 +75,21 @@ const everyone = (extra = [], ddContender = dd()) => [
 
 export function scenarios(quick) {
   const denseSize = quick ? 64 * MiB : 2 * GiB;
+  // One dense image, made once, for every scenario that copies it.
+  const denseImage = { file: 'dense.img', size: denseSize, make: dense(denseSize) };
   const variantSize = quick ? 64 * MiB : 1 * GiB;
   const list = [
     {
       id: 'dense-warm',
       title: `Dense ${label(denseSize)}, source in page cache, destination flushed`,
-      file: 'dense.img',
-      size: denseSize,
-      make: dense(denseSize),
+      ...denseImage,
       cache: 'warm',
       contenders: everyone(),
     },
     {
       id: 'dense-cold',
       title: `Dense ${label(denseSize)}, cold cache, destination flushed`,
-      file: 'dense.img',
-      size: denseSize,
-      make: dense(denseSize),
+      ...denseImage,
       cache: 'cold',
       contenders: everyone(),
     },
@@ -126,9 +124,7 @@ export function scenarios(quick) {
     {
       id: 'direct',
       title: `Direct I/O (O_DIRECT both ends), dense ${label(denseSize)}`,
-      file: 'dense.img',
-      size: denseSize,
-      make: dense(denseSize),
+      ...denseImage,
       cache: 'cold',
       contenders: [
         fioLimit(),
