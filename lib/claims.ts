@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemError } from './errors';
+import { isNbdUri } from './nbd';
 import type { CheckedCopy } from './options';
 import type { Target } from './types';
 
@@ -32,6 +33,7 @@ const claimsByKey = new Map<string, Set<Claim>>();
  * yet still collides with a later job naming the same path.
  */
 function identities(dst: Target): string[] {
+  if (isNbdUri(dst)) return [`nbd:${dst}`]; // the server's export: its URI is all we know of it
   const keys: string[] = [];
   let st: fs.Stats | undefined;
   try {
@@ -89,8 +91,10 @@ export function spansChanged(offset: number, length: number, cutsAtOffset: boole
 
 /** A copy's spans; its length is to the end of the source when unset. */
 export function copySpans(src: Target, checked: CheckedCopy): Span[] {
-  const { srcOffset, dstOffset, length, truncate, dstSize } = checked.settings;
-  return spansChanged(dstOffset, length ?? sourceLength(src, srcOffset), truncate, dstSize);
+  const { srcOffset, dstOffset, length, truncate, dstSize, srcFormat } = checked.settings;
+  // An image's file size is not its size: only qemu-nbd knows that.
+  const sourceBytes = srcFormat === 'raw' ? sourceLength(src, srcOffset) : Infinity;
+  return spansChanged(dstOffset, length ?? sourceBytes, truncate, dstSize);
 }
 
 function overlaps(a: Span, b: Span): boolean {

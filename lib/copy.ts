@@ -3,7 +3,7 @@ import { claimDestination, copySpans } from './claims';
 import { AbortError } from './errors';
 import { CopyJob, settleOutcome } from './job';
 import { ProgressGate } from './job_base';
-import { addon, engineCopyOptions } from './native';
+import { addon, engineCopyOptions, engineCopyTargets } from './native';
 import { checkCopyArgs } from './options';
 import type { CopyOptions, CopyResult, Progress, Target } from './types';
 
@@ -39,7 +39,7 @@ export function copySync(src: Target, dst: Target, options?: CopyOptions): CopyR
   const release = claimDestination('a copySync() call', d, copySpans(s, checked));
   let outcome;
   try {
-    outcome = addon.copySync(s, d, engineCopyOptions(checked.settings), needsTicks ? report : undefined);
+    outcome = addon.copySync(...engineCopyTargets(s, d, checked.settings), engineCopyOptions(checked.settings), needsTicks ? report : undefined);
   } finally {
     release();
   }

@@ -1,7 +1,8 @@
 // extents() and extentsSync(): where the data and the holes of a file or device are.
 import { fromNative } from './errors';
 import { addon, type NativeExtentsAnswer } from './native';
-import { checkExtentsArgs } from './options';
+import { engineTarget } from './nbd';
+import { checkExtentsArgs, ONE_CONNECTION } from './options';
 import type { Extent, ExtentsOptions, Target } from './types';
 
 function unwrap(answer: NativeExtentsAnswer, target: Target): Extent[] {
@@ -12,10 +13,10 @@ function unwrap(answer: NativeExtentsAnswer, target: Target): Extent[] {
 /** The data and hole extents covering [offset, offset + length), mapped off the event loop. */
 export async function extents(target: Target, options?: ExtentsOptions): Promise<Extent[]> {
   const a = checkExtentsArgs(target, options);
-  return unwrap(await addon.extents(a.target, a.offset, a.length), a.target);
+  return unwrap(await addon.extents(engineTarget(a.target, a.format, ONE_CONNECTION), a.offset, a.length), a.target);
 }
 
 export function extentsSync(target: Target, options?: ExtentsOptions): Extent[] {
   const a = checkExtentsArgs(target, options);
-  return unwrap(addon.extentsSync(a.target, a.offset, a.length), a.target);
+  return unwrap(addon.extentsSync(engineTarget(a.target, a.format, ONE_CONNECTION), a.offset, a.length), a.target);
 }

@@ -3,7 +3,7 @@
 import { claimDestination, copySpans } from './claims';
 import { AbortError, fromNative, setStopPoint } from './errors';
 import { JobBase, type JobEvents, runListeners, ZERO_PROGRESS } from './job_base';
-import { addon, engineCopyOptions, type NativeCopy, type NativeOutcome } from './native';
+import { addon, engineCopyOptions, engineCopyTargets, type NativeCopy, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
 import type { CheckedCopy } from './options';
 import type { CopyResult, Progress, Target } from './types';
@@ -65,7 +65,7 @@ export class CopyJob extends JobBase<CopyResult> {
       return false;
     }
     this.markRunning();
-    this.#native = new addon.NativeCopy(this.src, this.dst, engineCopyOptions(this.checked.settings), (kind, payload) => {
+    this.#native = new addon.NativeCopy(...engineCopyTargets(this.src, this.dst, this.checked.settings), engineCopyOptions(this.checked.settings), (kind, payload) => {
       if (kind === 'progress') this.report(payload as Progress);
       else this.#end(payload as NativeOutcome);
     });

@@ -1,22 +1,24 @@
 // The compiled addon and the shapes it speaks. Only this file touches it.
 import path from 'node:path';
 import load from 'node-gyp-build';
+import { engineTarget, type EngineTarget } from './nbd';
 import type { CopySettings } from './options';
 import { BACKEND_NAMES, REFLINK_MODES, SPARSE_MODES, SYNC_MODES } from './types';
-import type { BackendUsed, Progress } from './types';
+import type { BackendUsed, Progress, Target } from './types';
 
 /** A mode as the engine takes it: its index in its list (types.ts), the order of the engine's enum. */
 type ModeIndex = number;
 
-/** Copy options as the engine reads them: every field there, nothing left to default. */
-export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync' | 'backend' | 'reflink'> {
+/** Copy options as the engine reads them: every field there, nothing left to default. Formats and connections travel with the targets. */
+export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync' | 'backend' | 'reflink' | 'srcFormat' | 'dstFormat' | 'connections'> {
   sparse: ModeIndex;
   fsync: ModeIndex;
   backend: ModeIndex;
   reflink: ModeIndex;
 }
 
-export function engineCopyOptions(s: CopySettings): EngineCopyOptions {
+export function engineCopyOptions(settings: CopySettings): EngineCopyOptions {
+  const { srcFormat: _src, dstFormat: _dst, connections: _connections, ...s } = settings;
   return {
     ...s,
     sparse: SPARSE_MODES.indexOf(s.sparse),
@@ -24,6 +26,11 @@ export function engineCopyOptions(s: CopySettings): EngineCopyOptions {
     backend: BACKEND_NAMES.indexOf(s.backend),
     reflink: REFLINK_MODES.indexOf(s.reflink),
   };
+}
+
+/** A copy's two ends as the engine reaches them. */
+export function engineCopyTargets(src: Target, dst: Target, s: CopySettings): [EngineTarget, EngineTarget] {
+  return [engineTarget(src, s.srcFormat, s.connections), engineTarget(dst, s.dstFormat, s.connections)];
 }
 
 export interface NativeError {
@@ -109,20 +116,20 @@ export interface NativeMeter {
 
 interface Addon {
   copySync(
-    src: string | number,
-    dst: string | number,
+    src: EngineTarget,
+    dst: EngineTarget,
     opts: EngineCopyOptions,
     onTick?: (progress: Progress) => boolean,
   ): NativeOutcome;
-  extentsSync(target: string | number, offset: number, length?: number): NativeExtentsAnswer;
-  extents(target: string | number, offset: number, length?: number): Promise<NativeExtentsAnswer>;
-  NativeReader: new (target: string | number, options: EngineReaderOptions) => NativeReader;
-  NativeWriter: new (target: string | number, options: EngineWriterOptions) => NativeWriter;
+  extentsSync(target: EngineTarget, offset: number, length?: number): NativeExtentsAnswer;
+  extents(target: EngineTarget, offset: number, length?: number): Promise<NativeExtentsAnswer>;
+  NativeReader: new (target: EngineTarget, options: EngineReaderOptions) => NativeReader;
+  NativeWriter: new (target: EngineTarget, options: EngineWriterOptions) => NativeWriter;
   NativeChecksum: new () => NativeChecksum;
   NativeMeter: new () => NativeMeter;
   NativeCopy: new (
-    src: string | number,
-    dst: string | number,
+    src: EngineTarget,
+    dst: EngineTarget,
     opts: EngineCopyOptions,
     onEvent: (kind: 'progress' | 'end', payload: Progress | NativeOutcome) => void,
   ) => NativeCopy;

@@ -1,8 +1,9 @@
 // Argument checking, done in full before any I/O so bad input never touches a file.
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { isNbdUri, parseNbdUri } from './nbd';
 import { MAX_NAME } from './stream/format';
-import { BACKEND_NAMES, REFLINK_MODES, SPARSE_MODES, SYNC_MODES } from './types';
-import type { BackendName, CopyOptions, CopyQueueOptions, ExtentsOptions, Progress, ReflinkMode, SparseMode, SyncMode, Target } from './types';
+import { BACKEND_NAMES, IMAGE_FORMATS, REFLINK_MODES, SPARSE_MODES, SYNC_MODES } from './types';
+import type { BackendName, CopyOptions, CopyQueueOptions, ExtentsOptions, ImageFormat, Progress, ReflinkMode, SparseMode, SyncMode, Target } from './types';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -16,6 +17,10 @@ const MAX_MS = 2 ** 31 - 1;
 export const DEFAULT_BLOCK_SIZE = 1 * MiB;
 export const DEFAULT_QUEUE_DEPTH = 16;
 export const DEFAULT_DIRECT_QUEUE_DEPTH = 64;
+/** NBD connections per end when the server allows several, as nbdcopy opens. */
+export const DEFAULT_NBD_CONNECTIONS = 4;
+/** A stream or an extent query does one request at a time: one connection is all it uses. */
+export const ONE_CONNECTION = 1;
 
 /** Every copy option, checked and with its default: what a copy runs with. */
 export interface CopySettings {
@@ -37,6 +42,9 @@ export interface CopySettings {
   bandwidth: number;
   progressInterval: number;
   progressDelay: number;
+  srcFormat: ImageFormat;
+  dstFormat: ImageFormat;
+  connections: number;
 }
 
 export interface CheckedCopy {
@@ -49,6 +57,7 @@ export function checkTarget(name: string, value: unknown): Target {
   if (typeof value === 'string') {
     if (value.length === 0) throw invalidArgValue(name, value, 'must be a non-empty path');
     if (value.includes('\0')) throw invalidArgValue(name, value, 'must be a string without null bytes');
+    if (isNbdUri(value)) parseNbdUri(name, value);
     return value;
   }
   if (typeof value === 'number') {
@@ -91,6 +100,19 @@ function checkChoice<T extends string>(name: string, value: unknown, choices: re
     throw invalidArgValue(name, value, `must be one of: ${choices.map((c) => `'${c}'`).join(', ')}`);
   }
   return value as T;
+}
+
+/** An image format other than raw names a file qemu-nbd can open: a path, not a descriptor or an NBD URI. */
+function checkFormat(name: string, value: unknown, target: Target): ImageFormat {
+  const format = checkChoice(name, value, IMAGE_FORMATS) ?? 'raw';
+  if (format !== 'raw' && typeof target === 'number') throw invalidArgValue(name, format, 'needs a path: qemu-nbd cannot open a file descriptor');
+  if (format !== 'raw' && isNbdUri(target)) throw invalidArgValue(name, format, "does not apply to an NBD URI: the server decides the export's format");
+  return format;
+}
+
+/** Reached over NBD: an NBD URI, or an image qemu-nbd serves. */
+function overNbd(target: Target, format: ImageFormat): boolean {
+  return format !== 'raw' || isNbdUri(target);
 }
 
 function checkSignal(name: string, value: unknown): AbortSignal | undefined {
@@ -141,6 +163,15 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   if (truncateOption === true && dstSize !== undefined) {
     throw invalidArgValue('options.truncate', truncateOption, 'cannot be true together with dstSize (both set the size)');
   }
+  const srcFormat = checkFormat('options.srcFormat', o.srcFormat, s);
+  const dstFormat = checkFormat('options.dstFormat', o.dstFormat, d);
+  const connections = checkInteger('options.connections', o.connections, 1, 16) ?? DEFAULT_NBD_CONNECTIONS;
+  if (overNbd(s, srcFormat) || overNbd(d, dstFormat)) {
+    // These name ways of moving bytes between local files; NBD requests do it here.
+    if (direct) throw invalidArgValue('options.direct', direct, 'does not apply to an NBD target or an image format');
+    if (backend !== 'auto') throw invalidArgValue('options.backend', backend, "must be 'auto' with an NBD target or an image format");
+    if (reflink === 'always') throw invalidArgValue('options.reflink', reflink, 'cannot share extents with an NBD target or an image format');
+  }
   if (s === d && srcOffset === dstOffset) {
     throw invalidArgValue('dst', d, 'is the source itself, at the same offset');
   }
@@ -170,6 +201,9 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     bandwidth,
     progressInterval,
     progressDelay,
+    srcFormat,
+    dstFormat,
+    connections,
   };
   if (length !== undefined) settings.length = length;
   if (dstSize !== undefined) settings.dstSize = dstSize;
@@ -179,13 +213,14 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   return { src: s, dst: d, checked };
 }
 
-export function checkExtentsArgs(target: unknown, options: unknown): { target: Target; offset: number; length?: number } {
+export function checkExtentsArgs(target: unknown, options: unknown): { target: Target; offset: number; length?: number; format: ImageFormat } {
   const t = checkTarget('target', target);
   const o = checkObject<ExtentsOptions>('options', options);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
   const length = checkByteCount('options.length', o.length);
   checkSum('options.offset + options.length', offset, length);
-  return length === undefined ? { target: t, offset } : { target: t, offset, length };
+  const format = checkFormat('options.format', o.format, t);
+  return length === undefined ? { target: t, offset, format } : { target: t, offset, length, format };
 }
 
 export function checkBandwidth(value: unknown): number {
@@ -205,16 +240,18 @@ export interface ReadStreamChecked {
   offset: number;
   length?: number;
   sparse: SparseMode;
+  format: ImageFormat;
 }
 
 export function checkReadStreamArgs(target: unknown, options: unknown): ReadStreamChecked {
   const t = checkTarget('target', target);
-  const o = checkObject<{ offset: number; length: number; sparse: string }>('options', options);
+  const o = checkObject<{ offset: number; length: number; sparse: string; format: string }>('options', options);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
   const length = checkByteCount('options.length', o.length);
   checkSum('options.offset + options.length', offset, length);
   const sparse = checkChoice('options.sparse', o.sparse, SPARSE_MODES) ?? 'auto';
-  return length === undefined ? { target: t, offset, sparse } : { target: t, offset, length, sparse };
+  const format = checkFormat('options.format', o.format, t);
+  return length === undefined ? { target: t, offset, sparse, format } : { target: t, offset, length, sparse, format };
 }
 
 // ---- streams -----------------------------------------------------------------
@@ -333,6 +370,7 @@ export interface WriteStreamChecked {
   overwrite: boolean;
   force: boolean;
   fsync: SyncMode;
+  format: ImageFormat;
 }
 
 export function checkWriteStreamArgs(target: unknown, options: unknown): WriteStreamChecked {
@@ -346,6 +384,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     overwrite: boolean;
     force: boolean;
     fsync: string;
+    format: string;
   }>('options', options);
   const size = checkByteCount('options.size', o.size);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
@@ -362,6 +401,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     overwrite: checkBoolean('options.overwrite', o.overwrite) ?? true,
     force: checkBoolean('options.force', o.force) ?? false,
     fsync: checkChoice('options.fsync', o.fsync, SYNC_MODES) ?? 'none',
+    format: checkFormat('options.format', o.format, t),
   };
   if (size !== undefined) checked.size = size;
   if (dstSize !== undefined) checked.dstSize = dstSize;

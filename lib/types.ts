@@ -1,4 +1,7 @@
-/** A path, or an open file descriptor (left open by blockcopy). */
+/**
+ * A path, an open file descriptor (left open by blockcopy), or an NBD URI:
+ * `nbd://host[:port][/export]` or `nbd+unix:///[export]?socket=PATH`.
+ */
 export type Target = string | number;
 
 // Each list of modes, stated once: the types below, the argument checks, the
@@ -9,11 +12,14 @@ export const SPARSE_MODES = ['auto', 'always', 'never'] as const;
 export const REFLINK_MODES = ['auto', 'always', 'never'] as const;
 export const BACKEND_NAMES = ['auto', 'io_uring', 'pread', 'copy_file_range'] as const;
 export const SYNC_MODES = ['none', 'data', 'full'] as const;
+/** Image formats, as qemu-img names them; anything but raw is reached through qemu-nbd. */
+export const IMAGE_FORMATS = ['raw', 'qcow2', 'qcow', 'qed', 'vmdk', 'vhdx', 'vdi', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'] as const;
 
 export type SparseMode = (typeof SPARSE_MODES)[number];
 export type ReflinkMode = (typeof REFLINK_MODES)[number];
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type SyncMode = (typeof SYNC_MODES)[number];
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export interface CopyOptions {
   /** Where in the source the range starts. Default 0. */
@@ -62,6 +68,12 @@ export interface CopyOptions {
   overwrite?: boolean;
   /** Write to a block device even if it is mounted or in use. */
   force?: boolean;
+  /** The source image's format. Anything but 'raw' is read through a qemu-nbd run for the job. Default 'raw'. */
+  srcFormat?: ImageFormat;
+  /** The destination image's format; a new (or truncated) one is made with `qemu-img create`. Default 'raw'. */
+  dstFormat?: ImageFormat;
+  /** NBD connections per end, 1 to 16, used when the server allows several (multi-conn). Default 4. */
+  connections?: number;
 }
 
 export interface Progress {
@@ -84,7 +96,7 @@ export interface Progress {
   elapsedMs: number;
 }
 
-export type BackendUsed = 'io_uring' | 'pread' | 'copy_file_range' | 'reflink';
+export type BackendUsed = 'io_uring' | 'pread' | 'copy_file_range' | 'reflink' | 'nbd';
 
 export interface CopyResult extends Progress {
   backend: BackendUsed;
@@ -99,6 +111,8 @@ export interface Extent {
 export interface ExtentsOptions {
   offset?: number;
   length?: number;
+  /** The image's format (see CopyOptions.srcFormat). Default 'raw'. */
+  format?: ImageFormat;
 }
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';

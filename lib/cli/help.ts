@@ -8,6 +8,10 @@ export const USAGE = `Usage: blockcopy SRC DST [options]          copy, keeping 
   blockcopy disk.img /dev/sdb --force --fsync
   blockcopy part.img out.img --seek 1MiB --size 8G --no-truncate
   blockcopy send disk.img | ssh host blockcopy recv disk.img
+  blockcopy -f qcow2 disk.qcow2 nbd+unix:///?socket=/run/nbd.sock
+
+SRC, DST and FILE may be NBD URIs: nbd://host[:port][/export] or
+nbd+unix:///[export]?socket=PATH (nbds://, TLS, is not supported yet).
 
 Sizes take dd and IEC suffixes: 512, 4K, 1M, 1.5G, 2GiB (powers of 1024), 10MB (of 1000).
 Exit status: 0 done, 1 copy, stream or system error, 2 bad usage, 130 cancelled.
@@ -23,8 +27,8 @@ const OUTPUT = `Output (on stderr; JSON on stdout):
 export const HELP = {
   copy: `Usage: blockcopy [copy] SRC DST [options]
 
-Copies SRC (a file or block device) to DST. Holes stay holes; the kernel's
-fast paths (reflink, copy_file_range) are used where they fit.
+Copies SRC (a file, block device or NBD URI) to DST. Holes stay holes; the
+kernel's fast paths (reflink, copy_file_range) are used where they fit.
 
   --sparse MODE     auto (source holes stay holes, the default), always (all-zero
                     blocks become holes too) or never (write every byte)
@@ -43,6 +47,11 @@ fast paths (reflink, copy_file_range) are used where they fit.
   --no-truncate     keep DST's size and its bytes outside the range (the default
                     when --offset, --seek, --length or --size is given)
   --force           write to a block device even if it is mounted or in use
+  -f, --src-format FMT  SRC is an image in FMT (qcow2, vmdk, vhdx, vdi, ...):
+                    read through a qemu-nbd run for the copy (default raw)
+  -O, --dst-format FMT  DST is an image in FMT; a new one (or one replaced
+                    whole) is made with qemu-img create
+  --connections N   NBD connections per end when the server allows several (default 4)
 
 ${OUTPUT}
 
@@ -54,6 +63,7 @@ holes travel as a few bytes. stdout must be a pipe or a file.
 
   --sparse MODE     auto (default), always (zero blocks travel as holes) or never
   --name NAME       a name for the receiver
+  -f, --src-format FMT  FILE is an image in FMT, read through qemu-nbd
 
 ${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stream')}`,
   recv: `Usage: blockcopy recv FILE [options] < stream
@@ -63,11 +73,13 @@ and verifies the stream's checksum against what was written.
 
   --fsync           flush FILE (data and metadata) before exiting
   --fdatasync       flush FILE's data before exiting
+  -O, --dst-format FMT  FILE is an image in FMT, written through qemu-nbd
 
 ${OUTPUT}`,
-  map: `Usage: blockcopy map FILE [--json]
+  map: `Usage: blockcopy map FILE [-f FMT] [--json]
 
-Lists the data extents and holes of FILE (a file or block device), with
+Lists the data extents and holes of FILE (a file, block device, NBD URI, or
+with -f an image in that format), with
 totals, like filefrag or bmaptool. --json prints one object:
 { file, extents: [{ offset, length, type }], size, dataBytes, holeBytes, dataExtents }.`,
 } as const;

@@ -6,7 +6,7 @@ import { copy } from '../copy';
 import { extents } from '../extents';
 import { afterEnd } from '../stream/errors';
 import { receive, send } from '../stream/one_image';
-import { BACKEND_NAMES, SPARSE_MODES } from '../types';
+import { BACKEND_NAMES, IMAGE_FORMATS, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';
 import { HELP, USAGE } from './help';
@@ -42,12 +42,16 @@ const COPY_OPTIONS = {
   size: { type: 'string' },
   'no-truncate': { type: 'boolean' },
   force: { type: 'boolean' },
+  'src-format': { type: 'string', short: 'f' },
+  'dst-format': { type: 'string', short: 'O' },
+  connections: { type: 'string' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const SEND_OPTIONS = { ...OUTPUT, sparse: { type: 'string' }, name: { type: 'string' } } as const;
-const RECV_OPTIONS = { ...OUTPUT, fsync: { type: 'boolean' }, fdatasync: { type: 'boolean' } } as const;
-const MAP_OPTIONS = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const SRC_FORMAT = { 'src-format': { type: 'string', short: 'f' } } as const;
+const SEND_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, sparse: { type: 'string' }, name: { type: 'string' } } as const;
+const RECV_OPTIONS = { ...OUTPUT, fsync: { type: 'boolean' }, fdatasync: { type: 'boolean' }, 'dst-format': { type: 'string', short: 'O' } } as const;
+const MAP_OPTIONS = { ...SRC_FORMAT, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 function version(): string {
   return (require('../../package.json') as { version: string }).version;
@@ -115,6 +119,10 @@ const FLAG_OF: Record<string, string> = {
   backend: '--backend',
   truncate: '--no-truncate',
   reflink: '--no-reflink',
+  srcFormat: '--src-format',
+  dstFormat: '--dst-format',
+  format: '--src-format',
+  connections: '--connections',
 };
 
 /** "The argument 'options.blockSize' ..." becomes "The argument '--bs' ...", and the engine's srcOffset --offset. */
@@ -174,6 +182,9 @@ async function copyCommand(args: string[]): Promise<number> {
   set('bandwidth', size(values.bwlimit, '--bwlimit'));
   set('dstSize', size(values.size, '--size'));
   set('backend', choice(values.backend, '--backend', BACKEND_NAMES));
+  set('srcFormat', choice(values['src-format'], '--src-format', IMAGE_FORMATS));
+  set('dstFormat', choice(values['dst-format'], '--dst-format', IMAGE_FORMATS));
+  set('connections', count(values.connections, '--connections'));
   if (values.direct) options.direct = true;
   if (values['no-reflink']) options.reflink = 'never';
   if (values['no-truncate']) options.truncate = false;
@@ -213,6 +224,7 @@ async function sendCommand(args: string[]): Promise<number> {
   const shown = display(values);
   const job = send(positionals[1]!, process.stdout, {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
+    format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
     name: values.name ?? '',
     end: false,
   });
@@ -229,7 +241,10 @@ async function recvCommand(args: string[]): Promise<number> {
   if (values.help) return printHelp('recv');
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
   const shown = display(values);
-  const job = receive(process.stdin, positionals[1]!, { fsync: syncMode(values) });
+  const job = receive(process.stdin, positionals[1]!, {
+    fsync: syncMode(values),
+    format: choice(values['dst-format'], '--dst-format', IMAGE_FORMATS) ?? 'raw',
+  });
   void job.done.catch(() => process.stdin.destroy());
   return watch(job, {
     ...shown,
@@ -275,7 +290,7 @@ async function mapCommand(args: string[]): Promise<number> {
   if (values.help) return printHelp('map');
   if (positionals.length !== 2) throw new UsageError('map expects one FILE');
   const file = positionals[1]!;
-  const list = await extents(file);
+  const list = await extents(file, { format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw' });
   const data = list.filter((e) => e.type === 'data').reduce((n, e) => n + e.length, 0);
   const size = list.reduce((n, e) => n + e.length, 0);
   const totals = { size, dataBytes: data, holeBytes: size - data, dataExtents: list.filter((e) => e.type === 'data').length };

@@ -4,9 +4,10 @@ import { Readable, Writable } from 'node:stream';
 import { claimDestination, spansChanged } from '../claims';
 import { fromNative } from '../errors';
 import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeReader, type NativeWriter, type StreamItem } from '../native';
-import { checkReadStreamArgs, checkWriteStreamArgs, type WriteStreamChecked } from '../options';
+import { engineTarget } from '../nbd';
+import { checkReadStreamArgs, checkWriteStreamArgs, ONE_CONNECTION, type WriteStreamChecked } from '../options';
 import { SPARSE_MODES, SYNC_MODES } from '../types';
-import type { SparseMode, SyncMode, Target } from '../types';
+import type { ImageFormat, SparseMode, SyncMode, Target } from '../types';
 import { framePieces, MAX_DATA, StreamFormatError } from './format';
 import { ImageTally } from './tally';
 
@@ -18,6 +19,8 @@ export interface ExtentReadStreamOptions {
   offset?: number;
   length?: number;
   sparse?: SparseMode;
+  /** The image's format (see CopyOptions.srcFormat). Default 'raw'. */
+  format?: ImageFormat;
 }
 
 export interface ExtentWriteStreamOptions {
@@ -32,6 +35,8 @@ export interface ExtentWriteStreamOptions {
   overwrite?: boolean;
   force?: boolean;
   fsync?: SyncMode;
+  /** The image's format (see CopyOptions.dstFormat). Default 'raw'. */
+  format?: ImageFormat;
 }
 
 export interface WriteResult {
@@ -65,7 +70,7 @@ export class ExtentReadStream extends Readable {
     // Data items no larger than a DATA frame takes, so they go on the wire as they are.
     const native: EngineReaderOptions = { offset: checked.offset, sparse: SPARSE_MODES.indexOf(checked.sparse), piece: MAX_DATA };
     if (checked.length !== undefined) native.length = checked.length;
-    this.#native = new addon.NativeReader(checked.target, native);
+    this.#native = new addon.NativeReader(engineTarget(checked.target, checked.format, ONE_CONNECTION), native);
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = [resolve, reject]));
     this.#ready.catch(() => {}); // also reported as the stream's 'error'
   }
@@ -181,7 +186,7 @@ export class ExtentWriteStream extends Writable {
     };
     if (c.dstSize !== undefined) options.dstSize = c.dstSize;
     this.#tally = this.#placedBy ?? new ImageTally(size, false);
-    this.#native = new addon.NativeWriter(c.target, options);
+    this.#native = new addon.NativeWriter(engineTarget(c.target, c.format, ONE_CONNECTION), options);
     this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));
   }
 

@@ -172,6 +172,6 @@ export class Sender {
 }
 
 function readerOptions(checked: SendChecked): ExtentReadStreamOptions {
-  const { offset, length, sparse } = checked.reader;
-  return length === undefined ? { offset, sparse } : { offset, length, sparse };
+  const { offset, length, sparse, format } = checked.reader;
+  return length === undefined ? { offset, sparse, format } : { offset, length, sparse, format };
 }

@@ -61,12 +61,33 @@ void set_progress(Napi::Env env, Napi::Object& o, const ProgressSnapshot& p) {
 
 }  // namespace
 
+// A path, a descriptor, or { path, format, connections } for an image file
+// qemu-nbd serves, or { nbd: { socket | host, port, export }, connections }.
 Target target_from_js(const Napi::Value& value) {
   Target t;
-  if (value.IsNumber())
+  if (value.IsNumber()) {
     t.fd = value.As<Napi::Number>().Int32Value();
-  else
+    return t;
+  }
+  if (value.IsString()) {
     t.path = value.As<Napi::String>().Utf8Value();
+    return t;
+  }
+  const Napi::Object o = value.As<Napi::Object>();
+  t.connections = o.Get("connections").As<Napi::Number>().Uint32Value();
+  if (o.Has("path")) {
+    t.path = o.Get("path").As<Napi::String>().Utf8Value();
+    t.format = o.Get("format").As<Napi::String>().Utf8Value();
+    return t;
+  }
+  const Napi::Object a = o.Get("nbd").As<Napi::Object>();
+  NbdAddress address;
+  if (a.Has("socket")) address.socket = a.Get("socket").As<Napi::String>().Utf8Value();
+  if (a.Has("host")) address.host = a.Get("host").As<Napi::String>().Utf8Value();
+  if (a.Has("port")) address.port = static_cast<uint16_t>(a.Get("port").As<Napi::Number>().Uint32Value());
+  address.export_name = a.Get("export").As<Napi::String>().Utf8Value();
+  t.nbd = address;
+  t.path = o.Get("uri").As<Napi::String>().Utf8Value();
   return t;
 }
 

@@ -9,6 +9,7 @@ const char* mover_name(Mover mover) {
     case Mover::IoUring: return "io_uring";
     case Mover::CopyFileRange: return "copy_file_range";
     case Mover::Pread: return "pread";
+    case Mover::Nbd: return "nbd";
   }
   return "pread";
 }
@@ -31,7 +32,17 @@ static Status io_uring_refused() {
                      "seccomp, or BLOCKCOPY_DISABLE_IO_URING)");
 }
 
+// The JS layer refuses these combinations first (options.ts); this is the engine's own guard.
+static Status choose_nbd(const CopyRequest& req, BackendPlan* out) {
+  if (req.reflink == ReflinkMode::Always) return Status::Invalid("reflink: 'always' cannot share extents with an NBD target");
+  if (req.backend != BackendChoice::Auto) return Status::Invalid("an NBD target is copied with NBD requests: backend must be 'auto'");
+  if (req.direct) return Status::Invalid("direct I/O does not apply to an NBD target");
+  out->mover = Mover::Nbd;
+  return Status::Ok();
+}
+
 Status choose_backend(const CopyRequest& req, const CopyPlan& plan, BackendPlan* out) {
+  if (plan.src.nbd() || plan.dst.nbd()) return choose_nbd(req, out);
   const char* user_space = why_user_space(req, plan);
   const bool sparse_never = req.sparse == SparseMode::Never;
 

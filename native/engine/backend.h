@@ -1,5 +1,6 @@
 // Which way the bytes move for one job. The fastest path that honours the
 // options wins: reflink, then copy_file_range, then io_uring, then pread.
+// An NBD end (either one) always moves by NBD requests.
 #pragma once
 
 #include "copy_plan.h"
@@ -8,7 +9,7 @@
 
 namespace blockcopy {
 
-enum class Mover { Pread, IoUring, CopyFileRange };
+enum class Mover { Pread, IoUring, CopyFileRange, Nbd };
 
 struct BackendPlan {
   bool try_reflink = false;      // share extents first where aligned

@@ -50,7 +50,7 @@ uint64_t CopyLoop::resume_offset() const {
 
 const char* CopyLoop::backend_used() const {
   // The movers' names are spelt once, in backend.cc; reflink is not a mover.
-  static const Mover movers[] = {Mover::Pread, Mover::IoUring, Mover::CopyFileRange};
+  static const Mover movers[] = {Mover::Pread, Mover::IoUring, Mover::CopyFileRange, Mover::Nbd};
   int best = -1;
   for (int p = 0; p < kPaths; p++)
     if (moved_[p] > 0 && (best < 0 || moved_[p] > moved_[best])) best = p;
@@ -151,6 +151,7 @@ Status CopyLoop::move_with(Mover mover, int src, int dst, uint64_t pos, uint64_t
     case Mover::CopyFileRange: return move_in_kernel(pos, length);
     case Mover::IoUring: return move_uring(src, dst, pos, length);
     case Mover::Pread: return move_pread(src, dst, pos, length);
+    case Mover::Nbd: return move_nbd(pos, length);
   }
   return Status::Ok();
 }
@@ -217,6 +218,17 @@ Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
   bool stop = false;
   Status s = uring_->copy(src, dst, pos, length, plan_.to_dst(pos), plan_.reads_first, *this, &frontier, &stop);
   completed_rel_ = frontier - plan_.src_offset;  // exact, whatever order completions came in
+  if (stop) stopped_ = true;
+  return s;
+}
+
+Status CopyLoop::move_nbd(uint64_t pos, uint64_t length) {
+  if (!nbd_) nbd_ = std::make_unique<NbdCopier>(plan_.src, plan_.dst, req_.block_size, req_.queue_depth);
+  path_ = kNbd;
+  uint64_t frontier = pos;
+  bool stop = false;
+  Status s = nbd_->copy(pos, length, plan_.to_dst(pos), *this, &frontier, &stop);
+  completed_rel_ = frontier - plan_.src_offset;
   if (stop) stopped_ = true;
   return s;
 }

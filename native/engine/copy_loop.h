@@ -12,6 +12,7 @@
 #include "chunk_handler.h"
 #include "control.h"
 #include "copy_plan.h"
+#include "nbd_copy.h"
 #include "request.h"
 #include "uring_copy.h"
 #include "zero_detect.h"
@@ -33,7 +34,7 @@ class CopyLoop : private ChunkHandler {
   const char* backend_used() const;
 
  private:
-  enum Path { kPread, kIoUring, kCopyFileRange, kReflink, kPaths };
+  enum Path { kPread, kIoUring, kCopyFileRange, kNbd, kReflink, kPaths };
 
   Status copy_extent(const Extent& extent);
   Status clone_aligned(uint64_t pos, uint64_t length, uint64_t* cloned_from, uint64_t* cloned_to);
@@ -42,6 +43,7 @@ class CopyLoop : private ChunkHandler {
   Status move_pread(int src, int dst, uint64_t pos, uint64_t length);
   Status move_in_kernel(uint64_t pos, uint64_t length);
   Status move_uring(int src, int dst, uint64_t pos, uint64_t length);
+  Status move_nbd(uint64_t pos, uint64_t length);
   Status fill_hole(const Extent& extent);
 
   // ChunkHandler, for every user-space mover.
@@ -69,6 +71,7 @@ class CopyLoop : private ChunkHandler {
   AlignedBuffer buffer_;
   std::vector<ZeroRun> runs_;  // sparse 'always': the runs of the chunk at hand
   std::unique_ptr<UringCopier> uring_;  // made on first use
+  std::unique_ptr<NbdCopier> nbd_;      // made on first use
   const uint64_t zero_block_;           // sparse 'always': detection unit, in destination blocks
   Path path_ = kPread;                  // what the running mover counts as
   uint64_t moved_[kPaths] = {};

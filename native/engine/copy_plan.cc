@@ -44,6 +44,10 @@ static DestinationRange destination_range(const CopyRequest& req, const CopyPlan
 
 static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
   plan->same = same_file(plan->src.info(), plan->dst.info());
+  // One image file through two qemu-nbd servers (or one of them and a plain
+  // open) can only fight over it: refused before a server starts for dst.
+  if (plan->same && (req.src.over_nbd() || req.dst.over_nbd()))
+    return Status::Invalid("The argument 'dst' is the source's own image file");
   Status s = plan->dst.claim(destination_range(req, *plan));
   if (s.ok()) s = check_same_file(req, *plan);
   if (s.ok()) s = plan->src.extents(plan->src_offset, plan->length, req.sparse, &plan->extents);

@@ -98,8 +98,43 @@ Status open_path(const std::string& path, const DestinationOpen& how, Fd* fd,
 
 }  // namespace
 
+// A URI connects now. An image file is opened (or created) as a file now, so
+// EEXIST, ENOENT and "ours to remove" work as for a raw one; qemu-nbd serves
+// it once claim() knows how big a new image must be.
+Status Destination::open_nbd(const Target& target, const DestinationOpen& how) {
+  target_ = target;
+  if (target.nbd) {
+    if (!how.overwrite) return Status::Sys(EEXIST, "open", Side::Destination, "an NBD export always exists");
+    nbd_ = std::make_unique<NbdTarget>();
+    Status s = nbd_->open(target, Side::Destination, true, std::nullopt);
+    info_.type = FileType::Nbd;
+    info_.size = nbd_->nbd().size();
+    info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+    return s;
+  }
+  Status s = open_path(target.path, how, &fd_, &created_);
+  if (s.ok()) s = inspect(fd_.get(), Side::Destination, &info_);
+  if (s.ok()) s = refuse_unsupported(info_, Side::Destination, "open");
+  return s;
+}
+
+// A new image, or one the job replaces whole (truncate), is made by qemu-img
+// at the size the job needs; then qemu-nbd serves it.
+Status Destination::serve_image() {
+  std::optional<uint64_t> create_size;
+  if (info_.type == FileType::Regular && (created() || range_.truncate)) create_size = range_.new_size.value_or(end());
+  nbd_ = std::make_unique<NbdTarget>();
+  Status s = nbd_->open(target_, Side::Destination, true, create_size);
+  fresh_ = create_size.has_value();
+  info_.type = FileType::Nbd;
+  info_.size = nbd_->nbd().size();
+  info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+  return s;
+}
+
 Status Destination::open(const Target& target, const DestinationOpen& how) {
   created_.clear();
+  if (target.over_nbd()) return open_nbd(target, how);
   if (target.is_fd()) {
     fd_ = Fd(target.fd, false);
   } else {
@@ -113,6 +148,12 @@ Status Destination::open(const Target& target, const DestinationOpen& how) {
 
 Status Destination::claim(const DestinationRange& range) {
   range_ = range;
+  // Over NBD the server owns locking (qemu-nbd locks its image; our byte
+  // locks would collide with qemu's own); claims.ts still refuses a second job.
+  if (target_.over_nbd()) {
+    Status s = nbd_ ? Status::Ok() : serve_image();
+    return s.ok() ? check_fits() : s;
+  }
   const bool cuts = range.truncate && info_.type == FileType::Regular;
   const uint64_t* new_size = range.new_size ? &*range.new_size : nullptr;
   Status s = lock_.acquire(fd_.get(), spans_changed(range.offset, range.length, cuts, new_size));
@@ -124,12 +165,13 @@ Status Destination::claim(const DestinationRange& range) {
 
 // A device must hold the range and cannot be resized; a file's new size must hold it.
 Status Destination::check_fits() const {
-  if (is_device()) {
-    if (range_.new_size)
-      return Status::Sys(EINVAL, "ftruncate", Side::Destination, "dstSize cannot resize a block device");
+  if (fixed_size()) {
+    const char* what = info_.type == FileType::Nbd ? "the NBD export" : "the device";
+    if (range_.new_size && !(fresh_ && *range_.new_size == info_.size))
+      return Status::Sys(EINVAL, "ftruncate", Side::Destination, std::string("dstSize cannot resize ") + what);
     if (end() > info_.size)
       return Status::Sys(ENOSPC, "write", Side::Destination,
-                         "the range ends at " + n(end()) + ", past the end of the device (" + n(info_.size) + " bytes)");
+                         "the range ends at " + n(end()) + ", past the end of " + what + " (" + n(info_.size) + " bytes)");
     return Status::Ok();
   }
   if (range_.new_size && end() > *range_.new_size)
@@ -139,11 +181,12 @@ Status Destination::check_fits() const {
 
 Status Destination::prepare(Resize when, bool holds_source) {
   resize_ = when;
-  zeroer_.emplace(fd_.get(), info_.type);
-  if (is_device()) {
-    old_data_end_ = range_.target_is_zero ? 0 : info_.size;
+  if (fixed_size()) {
+    if (!nbd_) zeroer_.emplace(fd_.get(), info_.type);
+    old_data_end_ = range_.target_is_zero || fresh_ ? 0 : info_.size;
     return Status::Ok();
   }
+  zeroer_.emplace(fd_.get(), info_.type);
   uint64_t old_end = created() ? 0 : info_.size;
   if (when == Resize::First) {
     if (range_.new_size) {
@@ -176,6 +219,7 @@ Status Destination::grow_before_writing() {
 
 Status Destination::write_gathered(uint64_t at, std::vector<iovec> pieces, uint64_t* written) {
   *written = 0;
+  if (nbd_) return nbd_->nbd().write_sync(at, std::move(pieces), written);
   Status s = grow_before_writing();
   if (!s.ok()) return s;
   return write_gathered_fully(fd_.get(), std::move(pieces), at, written);
@@ -185,10 +229,19 @@ Status Destination::zero(uint64_t at, uint64_t length, uint64_t* written) {
   *written = 0;
   Status s = grow_before_writing();
   if (!s.ok() || at >= old_data_end_) return s;
-  return zeroer_->zero(at, std::min(length, old_data_end_ - at), written);
+  const uint64_t over_old = std::min(length, old_data_end_ - at);
+  if (!nbd_) return zeroer_->zero(at, over_old, written);
+  s = nbd_->nbd().zero_sync(at, over_old);
+  if (s.ok()) *written = over_old;
+  return s;
 }
 
 Status Destination::finish(SyncMode fsync) {
+  if (nbd_) {
+    Status s = fsync == SyncMode::None ? Status::Ok() : nbd_->nbd().flush_sync();
+    Status closed = nbd_->finish();
+    return s.ok() ? closed : s;
+  }
   if (info_.type == FileType::Regular) {
     Status s = grow_before_writing();  // a range of nothing but holes wrote nothing
     // dstSize, or cut at the range's end, or grown to it so a trailing hole is there too.
@@ -202,11 +255,13 @@ Status Destination::finish(SyncMode fsync) {
 }
 
 void Destination::stop_at(uint64_t at) {
+  if (nbd_) nbd_->close();  // a qemu-nbd of ours writes out what it holds as it stops
   if (info_.type == FileType::Regular && fd_.valid()) size_file_to(fd_.get(), at, false);
 }
 
 void Destination::abandon() {
   if (!created()) return;
+  nbd_.reset();  // qemu-nbd stopped before its file goes
   lock_.release();
   fd_.reset();
   unlink(created_.c_str());

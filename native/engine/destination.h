@@ -1,7 +1,10 @@
 // What a copy or a transfer writes: a regular file or a block device, opened
 // or created, locked against other jobs, sized by one set of rules, written,
 // zeroed where holes land on old data, flushed, and finished or abandoned.
-// The one place a destination is opened, sized or removed again.
+// Or an NBD export (a URI, or an image file in a format that qemu-nbd serves;
+// a new one made by qemu-img create): sized like a device, written, zeroed
+// and flushed with NBD requests. The one place a destination is opened, sized
+// or removed again.
 #pragma once
 
 #include <sys/types.h>
@@ -9,11 +12,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "file.h"
+#include "nbd_target.h"
 #include "range_lock.h"
 #include "request.h"
 #include "status.h"
@@ -80,10 +85,15 @@ class Destination {
 
   int fd() const { return fd_.get(); }
   const FileInfo& info() const { return info_; }
-  bool is_device() const { return info_.type == FileType::BlockDevice; }
+  // A size of its own that no job changes: a block device or an NBD export.
+  bool fixed_size() const { return info_.type != FileType::Regular; }
   bool created() const { return !created_.empty(); }
+  // The export, for a destination reached over NBD; null for a file or device.
+  NbdExport* nbd() const { return nbd_ ? &nbd_->nbd() : nullptr; }
 
  private:
+  Status open_nbd(const Target& target, const DestinationOpen& how);
+  Status serve_image();
   Status check_fits() const;
   Status grow_before_writing();
   uint64_t end() const { return range_.offset + range_.length; }
@@ -97,6 +107,9 @@ class Destination {
   bool grown_ = false;
   uint64_t old_data_end_ = 0;  // absolute; below it the file may hold old data
   std::optional<RangeZeroer> zeroer_;
+  Target target_;                    // an image file's: served once the range is known
+  std::unique_ptr<NbdTarget> nbd_;
+  bool fresh_ = false;               // an image qemu-img just made: reads as zeros
 };
 
 }  // namespace blockcopy

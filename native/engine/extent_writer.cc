@@ -13,7 +13,7 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
     dst_.abandon();
     return s;
   }
-  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None, options.range.offset);
+  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None && !dst_.nbd(), options.range.offset);
   return Status::Ok();
 }
 

@@ -57,7 +57,7 @@ Status inspect(int fd, Side side, FileInfo* info) {
 
 bool same_file(const FileInfo& a, const FileInfo& b) {
   if (a.type == FileType::BlockDevice && b.type == FileType::BlockDevice) return a.rdev == b.rdev;
-  return a.dev == b.dev && a.ino == b.ino;
+  return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;  // an NBD URI has no inode
 }
 
 Status refuse_unsupported(const FileInfo& info, Side side, const char* syscall) {

@@ -33,7 +33,9 @@ class Fd {
   bool owned_ = false;
 };
 
-enum class FileType { Regular, BlockDevice, Other };
+// Nbd: an NBD export, or an image file served by qemu-nbd for the job; for an
+// image file, dev and ino are the file's.
+enum class FileType { Regular, BlockDevice, Nbd, Other };
 
 struct FileInfo {
   FileType type = FileType::Other;

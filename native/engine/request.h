@@ -7,11 +7,28 @@
 
 namespace blockcopy {
 
-// A path, or a file descriptor the caller owns (never closed by the engine).
+// Where an NBD export is: a unix socket (a path, or an abstract name starting
+// with '\0') or a TCP host and port, and the export's name.
+struct NbdAddress {
+  std::string socket;
+  std::string host;
+  uint16_t port = 0;
+  std::string export_name;
+};
+
+// A path, a file descriptor the caller owns (never closed by the engine), or
+// an NBD export. `format` (not "raw") reaches the file at `path` through a
+// qemu-nbd the engine runs for the job (qemu_nbd.h). `connections`: how many
+// an NBD target may open when its server allows several (multi-conn).
 struct Target {
   std::string path;
   int fd = -1;
+  std::optional<NbdAddress> nbd;
+  std::string format;
+  uint32_t connections = 1;
   bool is_fd() const { return fd >= 0; }
+  // Reached over NBD: an NBD URI, or an image format qemu-nbd serves.
+  bool over_nbd() const { return nbd.has_value() || !format.empty(); }
 };
 
 // The modes, in the order of their lists in lib/types.ts (SPARSE_MODES,

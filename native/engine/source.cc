@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -9,7 +10,19 @@
 
 namespace blockcopy {
 
-Status Source::open(const Target& target) {
+// The export's size and block size stand in for the file's; an image file's
+// inode stays in info_, to tell "the same file".
+Status Source::open_nbd(const Target& target) {
+  nbd_ = std::make_unique<NbdTarget>();
+  Status s = nbd_->open(target, Side::Source, false, std::nullopt);
+  if (!s.ok()) return s;
+  info_.type = FileType::Nbd;
+  info_.size = nbd_->nbd().size();
+  info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+  return Status::Ok();
+}
+
+Status Source::open_file(const Target& target) {
   if (target.is_fd()) {
     fd_ = Fd(target.fd, false);
   } else {
@@ -23,8 +36,19 @@ Status Source::open(const Target& target) {
   }
   Status s = inspect(fd_.get(), Side::Source, &info_);
   if (!s.ok()) return s;
-  s = refuse_unsupported(info_, Side::Source, target.is_fd() ? "read" : "open");
+  return refuse_unsupported(info_, Side::Source, target.is_fd() ? "read" : "open");
+}
+
+// An image file is opened as a file first, so a missing or unreadable one is
+// the same ENOENT or EACCES as a raw one; then qemu-nbd reads it for us.
+Status Source::open(const Target& target) {
+  if (target.nbd) return open_nbd(target);
+  Status s = open_file(target);
   if (!s.ok()) return s;
+  if (!target.format.empty()) {
+    fd_.reset();
+    return open_nbd(target);
+  }
   if (info_.type == FileType::Regular) posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   return Status::Ok();
 }
@@ -43,12 +67,14 @@ Status Source::resolve(uint64_t offset, std::optional<uint64_t> length, const ch
 
 Status Source::extents(uint64_t offset, uint64_t length, SparseMode sparse, std::vector<Extent>* out) const {
   out->clear();
+  if (sparse != SparseMode::Never && nbd_) return nbd_->nbd().extents(offset, length, out);
   if (sparse != SparseMode::Never) return map_extents(fd_.get(), offset, length, Side::Source, out);
   if (length) out->push_back({offset, length, true});
   return Status::Ok();
 }
 
 Status Source::read(unsigned char* buf, size_t length, uint64_t offset) const {
+  if (nbd_) return nbd_->nbd().read_sync(offset, length, buf);
   size_t got = 0;
   Status s = read_fully(fd_.get(), buf, length, offset, &got);
   if (s.ok() && got < length) return ended_at(offset + got);

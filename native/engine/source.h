@@ -1,16 +1,20 @@
 // What a copy or a transfer reads: a regular file or a block device, opened
 // read-only, sized (BLKGETSIZE64 for devices, never st_size), mapped into data
-// and holes, and read exactly. The one place a source is opened, its range
-// checked, mapped, or found to end too soon.
+// and holes, and read exactly; or an NBD export (an NBD URI, or an image file
+// in a format, served by qemu-nbd), sized, mapped (block status) and read the
+// same way. The one place a source is opened, its range checked, mapped, or
+// found to end too soon.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "extent_map.h"
 #include "file.h"
+#include "nbd_target.h"
 #include "request.h"
 #include "status.h"
 
@@ -40,10 +44,16 @@ class Source {
   int fd() const { return fd_.get(); }
   const FileInfo& info() const { return info_; }
   uint64_t size() const { return info_.size; }
+  // The export, for a source reached over NBD; null for a file or device.
+  NbdExport* nbd() const { return nbd_ ? &nbd_->nbd() : nullptr; }
 
  private:
+  Status open_file(const Target& target);
+  Status open_nbd(const Target& target);
+
   Fd fd_;
   FileInfo info_;
+  std::unique_ptr<NbdTarget> nbd_;
 };
 
 // The public extents() query: the data/hole map of part of a file or device.

@@ -50,12 +50,7 @@ void UringCopier::submit_write(Slot& slot) {
 // at the front of the issue order.
 void UringCopier::finish(Slot& slot) {
   slot.state = State::Idle;
-  issued_[slot.seq - issued_base_].done = true;
-  while (!issued_.empty() && issued_.front().done) {
-    frontier_ = issued_.front().end;
-    issued_.pop_front();
-    issued_base_++;
-  }
+  order_.done(slot.seq);
 }
 
 void UringCopier::on_read(Slot& slot, int32_t res, ChunkHandler& handler) {
@@ -84,14 +79,13 @@ void UringCopier::on_read(Slot& slot, int32_t res, ChunkHandler& handler) {
 // The chunk's read is complete: move the read frontier over every chunk at
 // the front of the issue order whose read is.
 void UringCopier::mark_read(const Slot& slot) {
-  issued_[slot.seq - issued_base_].read = true;
-  while (unread_seq_ - issued_base_ < issued_.size() && issued_[unread_seq_ - issued_base_].read) unread_seq_++;
+  order_.read(slot.seq);
 }
 
 // A memmove downwards: a chunk may write once the source below the end of its
 // destination range is all read (into its own buffer or an earlier chunk's).
 void UringCopier::release_waiting_writes(ChunkHandler& handler) {
-  const uint64_t unread = unread_seq_ - issued_base_ < issued_.size() ? issued_[unread_seq_ - issued_base_].start : next_;
+  const uint64_t unread = order_.read_up_to();
   for (Slot& slot : slots_) {
     if (slot.state != State::Read) continue;
     if (stop_ || !error_.ok())
@@ -181,17 +175,10 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
   dst_ = dst;
   delta_ = dst_pos - src_pos;
   reads_first_ = reads_first;
-  issued_.clear();
-  issued_base_ = 0;
-  unread_seq_ = 0;
-  frontier_ = src_pos;
   in_flight_ = 0;
   stop_ = false;
   error_ = Status::Ok();
-  const uint64_t end = src_pos + length;
-  uint64_t& next = next_;
-  next = src_pos;
-  uint64_t seq = 0;
+  order_.start(src_pos, src_pos + length);
 
   for (;;) {
     // Keep every idle buffer busy while there is range left, the bandwidth
@@ -199,43 +186,39 @@ Status UringCopier::copy(int src, int dst, uint64_t src_pos, uint64_t length, ui
     // request, never for the whole queue ahead of time.
     std::chrono::nanoseconds turn{0};
     for (Slot& slot : slots_) {
-      if (next >= end || stop_ || !error_.ok()) break;
+      if (stop_ || !error_.ok()) break;
       if (slot.state != State::Idle) continue;
-      const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(handler.request_size(block_size_), end - next));
-      turn = handler.try_read(n);
-      if (turn.count() > 0) break;
+      const uint32_t n = order_.next_length(handler, block_size_, &turn);
+      if (n == 0) break;
       slot.state = State::Reading;
-      slot.src_pos = next;
-      slot.dst_pos = next + delta_;
+      slot.src_pos = order_.next();
+      slot.dst_pos = slot.src_pos + delta_;
       slot.length = n;
       slot.got = 0;
-      slot.seq = seq++;
-      issued_.push_back({next, next + n, false, false});
-      next += n;
+      slot.seq = order_.issue(n);
       submit_read(slot);
     }
     if (in_flight_ == 0) {
       if (turn.count() == 0) break;
       // Nothing in flight: wait for the next turn here, a slice at a time, so cancel is seen.
       std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(turn, kThrottleSlice));
-      if (!handler.checkpoint(frontier_)) stop_ = true;
+      if (!handler.checkpoint(order_.frontier())) stop_ = true;
       continue;
     }
     Status s = ring_.submit_and_wait(1, turn);
     if (!s.ok()) {
       // The ring itself failed: nothing more can be reaped safely.
-      *frontier = frontier_;
+      *frontier = order_.frontier();
       *stopped = stop_;
       return s;
     }
     Completion c;
     while (ring_.next_completion(&c)) on_completion(slots_[c.user_data], c.res, handler);
     if (reads_first_) release_waiting_writes(handler);
-    if (!stop_ && error_.ok() && !handler.checkpoint(frontier_)) stop_ = true;
+    if (!stop_ && error_.ok() && !handler.checkpoint(order_.frontier())) stop_ = true;
   }
   for (Slot& slot : slots_) slot.state = State::Idle;  // a read chunk left waiting by a stop or an error
-  if (error_.ok() && !stop_ && next >= end) frontier_ = end;
-  *frontier = frontier_;
+  *frontier = order_.frontier();
   *stopped = stop_;
   return error_;
 }

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "aligned_buffer.h"
 #include "chunk_handler.h"
+#include "chunk_order.h"
 #include "uring.h"
 
 namespace blockcopy {
@@ -41,11 +41,6 @@ class UringCopier {
     size_t write_index = 0;
     uint32_t write_done = 0;
   };
-  struct Issued {
-    uint64_t start, end;
-    bool read;  // the chunk's data is in its buffer
-    bool done;  // and in the destination
-  };
 
   void submit_read(Slot& slot);
   void submit_write(Slot& slot);
@@ -67,12 +62,8 @@ class UringCopier {
   // Per copy() call.
   int src_ = -1, dst_ = -1;
   uint64_t delta_ = 0;  // dst_pos - src_pos, modulo 2^64
-  std::deque<Issued> issued_;  // chunks in issue order, until all before them are done
-  uint64_t issued_base_ = 0;   // seq of issued_.front()
-  uint64_t frontier_ = 0;
+  ChunkOrder order_;
   bool reads_first_ = false;
-  uint64_t unread_seq_ = 0;     // the first chunk, in issue order, whose read is not complete
-  uint64_t next_ = 0;           // where the next chunk will be read from
   unsigned in_flight_ = 0;
   bool stop_ = false;
   Status error_;

@@ -1,0 +1,321 @@
+#include "nbd_connection.h"
+
+#include <endian.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "nbd_protocol.h"
+
+namespace blockcopy {
+
+namespace {
+
+// Option replies carry names and short infos; anything longer is a server
+// trying to make us allocate, and is refused.
+constexpr uint32_t kMaxOptionReply = 64 * 1024;
+
+void put16(std::string* s, uint16_t v) { v = htobe16(v); s->append(reinterpret_cast<char*>(&v), 2); }
+void put32(std::string* s, uint32_t v) { v = htobe32(v); s->append(reinterpret_cast<char*>(&v), 4); }
+void put64(std::string* s, uint64_t v) { v = htobe64(v); s->append(reinterpret_cast<char*>(&v), 8); }
+uint16_t get16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
+uint32_t get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
+uint64_t get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
+
+void set_timeouts(int fd) {
+  const auto ms = nbd_timeout().count();
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+int connect_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());  // a leading '\0' names an abstract socket
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] ? 1 : 0));
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    if (errno == EINTR) continue;
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+int connect_tcp(const std::string& host, uint16_t port, std::string* why) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+  if (rc != 0) {
+    *why = "cannot resolve " + host + ": " + gai_strerror(rc);
+    errno = rc == EAI_SYSTEM ? errno : ENOENT;
+    return -1;
+  }
+  int fd = -1, err = ECONNREFUSED;
+  for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    set_timeouts(fd);  // bounds the connect too
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // request headers go out at once
+  }
+  errno = err;
+  return fd;
+}
+
+}  // namespace
+
+std::chrono::milliseconds nbd_timeout() {
+  static const std::chrono::milliseconds timeout = [] {
+    const char* env = std::getenv("BLOCKCOPY_NBD_TIMEOUT_MS");
+    const long ms = env ? std::strtol(env, nullptr, 10) : 0;
+    return std::chrono::milliseconds(ms > 0 ? ms : 30000);
+  }();
+  return timeout;
+}
+
+Status NbdConnection::broken(const std::string& what) const {
+  return Status::Sys(EPROTO, "recv", side_, "the NBD server broke the protocol: " + what);
+}
+
+Status NbdConnection::connect(const NbdAddress& address, Side side) {
+  side_ = side;
+  std::string why;
+  const int fd = address.socket.empty() ? connect_tcp(address.host, address.port, &why) : connect_unix(address.socket);
+  if (fd < 0) return Status::Sys(errno, "connect", side, why);
+  fd_ = Fd(fd, true);
+  set_timeouts(fd);
+  return Status::Ok();
+}
+
+Status NbdConnection::send_all(iovec* iov, int count) {
+  msghdr msg{};
+  while (count > 0) {
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return Status::Sys(ETIMEDOUT, "send", side_, "the NBD server stopped reading requests");
+      return Status::Sys(errno, "send", side_);
+    }
+    size_t left = static_cast<size_t>(n);
+    while (count > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      iov++;
+      count--;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return Status::Ok();
+}
+
+Status NbdConnection::send_request(uint16_t flags, uint16_t type, uint64_t cookie, uint64_t offset, uint32_t length,
+                                   const iovec* payload, int pieces) {
+  std::string header;
+  put32(&header, nbd::kRequestMagic);
+  put16(&header, flags);
+  put16(&header, type);
+  put64(&header, cookie);
+  put64(&header, offset);
+  put32(&header, length);
+  std::vector<iovec> iov;
+  iov.reserve(1 + static_cast<size_t>(pieces));
+  iov.push_back({header.data(), header.size()});
+  for (int i = 0; i < pieces; i++) iov.push_back(payload[i]);
+  return send_all(iov.data(), static_cast<int>(iov.size()));
+}
+
+Status NbdConnection::receive(void* buf, size_t length) {
+  auto* p = static_cast<char*>(buf);
+  while (length > 0) {
+    const ssize_t n = recv(fd_.get(), p, length, MSG_WAITALL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN)
+        return Status::Sys(ETIMEDOUT, "recv", side_,
+                           "no reply from the NBD server in " + std::to_string(nbd_timeout().count()) + " ms");
+      return Status::Sys(errno, "recv", side_);
+    }
+    if (n == 0) return Status::Sys(ECONNRESET, "recv", side_, "the NBD server closed the connection");
+    p += n;
+    length -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status NbdConnection::skip(size_t length) {
+  char scratch[4096];
+  while (length > 0) {
+    const size_t n = std::min(length, sizeof scratch);
+    Status s = receive(scratch, n);
+    if (!s.ok()) return s;
+    length -= n;
+  }
+  return Status::Ok();
+}
+
+// ---- the handshake -------------------------------------------------------------
+
+Status NbdConnection::send_option(uint32_t option, const std::string& data) {
+  std::string msg;
+  put64(&msg, nbd::kOptMagic);
+  put32(&msg, option);
+  put32(&msg, static_cast<uint32_t>(data.size()));
+  msg += data;
+  iovec iov{msg.data(), msg.size()};
+  return send_all(&iov, 1);
+}
+
+Status NbdConnection::receive_option_reply(uint32_t option, uint32_t* type, std::string* payload) {
+  char header[20];
+  Status s = receive(header, sizeof header);
+  if (!s.ok()) return s;
+  if (get64(header) != nbd::kReplyMagic) return broken("bad option reply magic");
+  if (get32(header + 8) != option) return broken("a reply to an option not asked");
+  *type = get32(header + 12);
+  const uint32_t length = get32(header + 16);
+  if (length > kMaxOptionReply) return broken("an option reply of " + std::to_string(length) + " bytes");
+  payload->assign(length, '\0');
+  return receive(payload->data(), length);
+}
+
+Status NbdConnection::option_refused(uint32_t type, const std::string& message, const std::string& export_name) const {
+  const std::string said = message.empty() ? "" : " (the server said: " + message + ")";
+  switch (type) {
+    case nbd::kRepErrUnknown:
+      return Status::Sys(ENOENT, "connect", side_, "the NBD server has no export named '" + export_name + "'" + said);
+    case nbd::kRepErrTlsReqd:
+      return Status::Sys(ENOTSUP, "connect", side_,
+                         "the NBD server requires TLS, which blockcopy does not speak yet" + said);
+    case nbd::kRepErrPolicy:
+      return Status::Sys(EPERM, "connect", side_, "the NBD server refused the export" + said);
+    default:
+      return Status::Sys(EPROTO, "connect", side_,
+                         "the NBD server refused the negotiation (reply " + std::to_string(type & ~nbd::kRepErrorBit) +
+                             ")" + said);
+  }
+}
+
+Status NbdConnection::handshake(const std::string& export_name, NbdExportInfo* info) {
+  char greeting[18];
+  Status s = receive(greeting, sizeof greeting);
+  if (!s.ok()) return s;
+  if (get64(greeting) != nbd::kMagic) return broken("not an NBD server");
+  if (get64(greeting + 8) != nbd::kOptMagic) return broken("an oldstyle NBD server, which blockcopy does not speak");
+  const uint16_t server = get16(greeting + 16);
+  if (!(server & nbd::kFlagFixedNewstyle)) return broken("a server without fixed newstyle negotiation");
+  std::string client;
+  put32(&client, nbd::kFlagFixedNewstyle | (server & nbd::kFlagNoZeroes));
+  iovec iov{client.data(), client.size()};
+  s = send_all(&iov, 1);
+  if (s.ok()) s = negotiate_structured(info);
+  if (s.ok() && info->structured) s = negotiate_allocation(export_name, info);
+  if (s.ok()) s = go(export_name, info);
+  return s;
+}
+
+Status NbdConnection::negotiate_structured(NbdExportInfo* info) {
+  Status s = send_option(nbd::kOptStructuredReply, "");
+  uint32_t type = 0;
+  std::string payload;
+  if (s.ok()) s = receive_option_reply(nbd::kOptStructuredReply, &type, &payload);
+  if (!s.ok()) return s;
+  info->structured = type == nbd::kRepAck;
+  return Status::Ok();
+}
+
+Status NbdConnection::negotiate_allocation(const std::string& export_name, NbdExportInfo* info) {
+  std::string data;
+  put32(&data, static_cast<uint32_t>(export_name.size()));
+  data += export_name;
+  put32(&data, 1);
+  put32(&data, static_cast<uint32_t>(std::strlen(nbd::kBaseAllocation)));
+  data += nbd::kBaseAllocation;
+  Status s = send_option(nbd::kOptSetMetaContext, data);
+  for (;;) {
+    uint32_t type = 0;
+    std::string payload;
+    if (s.ok()) s = receive_option_reply(nbd::kOptSetMetaContext, &type, &payload);
+    if (!s.ok()) return s;
+    if (type == nbd::kRepMetaContext && payload.size() >= 4) {
+      if (payload.substr(4) == nbd::kBaseAllocation) {
+        info->has_allocation = true;
+        info->allocation_id = get32(payload.data());
+      }
+      continue;
+    }
+    // ACK ends the list; an error means no block status, and every range is data.
+    return Status::Ok();
+  }
+}
+
+Status NbdConnection::go(const std::string& export_name, NbdExportInfo* info) {
+  std::string data;
+  put32(&data, static_cast<uint32_t>(export_name.size()));
+  data += export_name;
+  put16(&data, 1);
+  put16(&data, nbd::kInfoBlockSize);
+  Status s = send_option(nbd::kOptGo, data);
+  bool have_export = false;
+  for (;;) {
+    uint32_t type = 0;
+    std::string payload;
+    if (s.ok()) s = receive_option_reply(nbd::kOptGo, &type, &payload);
+    if (!s.ok()) return s;
+    if (type & nbd::kRepErrorBit) return option_refused(type, payload, export_name);
+    if (type == nbd::kRepAck) break;
+    if (type != nbd::kRepInfo || payload.size() < 2) continue;
+    const uint16_t what = get16(payload.data());
+    if (what == nbd::kInfoExport && payload.size() >= 12) {
+      info->size = get64(payload.data() + 2);
+      info->flags = get16(payload.data() + 10);
+      have_export = true;
+    } else if (what == nbd::kInfoBlockSize && payload.size() >= 14) {
+      info->min_block = get32(payload.data() + 2);
+      info->preferred_block = get32(payload.data() + 6);
+      info->max_block = get32(payload.data() + 10);
+    }
+  }
+  if (!have_export) return broken("OPT_GO ended without the export's size");
+  if (info->min_block == 0 || info->min_block > 65536 || (info->min_block & (info->min_block - 1)))
+    return broken("a minimum block size of " + std::to_string(info->min_block));
+  if (info->max_block == 0) info->max_block = nbd::kDefaultMaxPayload;
+  info->max_block = std::min(info->max_block, nbd::kDefaultMaxPayload);
+  return Status::Ok();
+}
+
+}  // namespace blockcopy

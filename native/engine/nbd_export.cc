@@ -1,0 +1,394 @@
+#include "nbd_export.h"
+
+#include <endian.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "nbd_protocol.h"
+
+namespace blockcopy {
+
+namespace {
+
+// Block status asks for this much at a time (the server may answer for less).
+constexpr uint64_t kStatusPiece = 1ull << 30;
+// Zeroing without WRITE_ZEROES writes zeros in pieces this big.
+constexpr size_t kZeroBuffer = 1 << 20;
+// A block status reply with more extents than this is a server trying to make
+// us allocate without bound.
+constexpr uint32_t kMaxDescriptors = 1 << 20;
+constexpr std::chrono::milliseconds kSyncSlice{100};
+
+uint16_t get16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
+uint32_t get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
+uint64_t get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
+
+// NBD's error values are Linux's errno numbers for the few it defines; any
+// other value is to be read as EINVAL (proto.md).
+int errno_of(uint32_t error) {
+  switch (error) {
+    case EPERM: case EIO: case ENOMEM: case EINVAL: case ENOSPC: case EOVERFLOW: case ENOTSUP: case ESHUTDOWN:
+      return static_cast<int>(error);
+    default:
+      return EINVAL;
+  }
+}
+
+const char* syscall_of(uint16_t type) {
+  switch (type) {
+    case nbd::kCmdRead: return "read";
+    case nbd::kCmdWrite: return "write";
+    case nbd::kCmdFlush: return "flush";
+    case nbd::kCmdWriteZeroes: return "write_zeroes";
+    case nbd::kCmdBlockStatus: return "block_status";
+    default: return "nbd";
+  }
+}
+
+void add_extent(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool data) {
+  if (length == 0) return;
+  if (!out->empty() && out->back().data == data && out->back().offset + out->back().length == offset)
+    out->back().length += length;
+  else
+    out->push_back({offset, length, data});
+}
+
+}  // namespace
+
+Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side side, bool writable) {
+  side_ = side;
+  for (uint32_t i = 0; i < std::max<uint32_t>(connections, 1); i++) {
+    auto conn = std::make_unique<Conn>();
+    NbdExportInfo info;
+    Status s = conn->link.connect(address, side);
+    if (s.ok()) s = conn->link.handshake(address.export_name, &info);
+    if (!s.ok()) return s;
+    if (i == 0) {
+      info_ = info;
+      if (writable && (info.flags & nbd::kTxReadOnly))
+        return Status::Sys(EROFS, "connect", side, "the NBD export is read-only");
+    }
+    conns_.push_back(std::move(conn));
+    // More connections only where the server says they see each other's writes.
+    if (!(info_.flags & nbd::kTxCanMultiConn)) break;
+  }
+  return Status::Ok();
+}
+
+uint32_t NbdExport::request_limit(uint64_t wanted) const {
+  const uint64_t limit = std::min<uint64_t>(wanted, info_.max_block);
+  return static_cast<uint32_t>(std::max<uint64_t>(limit / info_.min_block * info_.min_block, info_.min_block));
+}
+
+Status NbdExport::check_aligned(uint64_t offset, uint64_t length) const {
+  const uint64_t unit = info_.min_block;
+  if (offset % unit == 0 && length % unit == 0) return Status::Ok();
+  return Status::Sys(EINVAL, "read", side_,
+                     "the NBD server takes requests in multiples of " + std::to_string(unit) +
+                         " bytes; offset " + std::to_string(offset) + " and length " + std::to_string(length) +
+                         " are not");
+}
+
+// ---- sending -----------------------------------------------------------------------
+
+NbdExport::Conn* NbdExport::least_busy() {
+  Conn* best = conns_.front().get();
+  for (auto& c : conns_)
+    if (c->pending.size() < best->pending.size()) best = c.get();
+  return best;
+}
+
+void NbdExport::submit(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length, std::vector<iovec> payload,
+                       unsigned char* buf, std::vector<Extent>* extents, Done done) {
+  if (!failed_.ok()) {
+    done(failed_);
+    return;
+  }
+  Conn& conn = *least_busy();
+  const uint64_t cookie = next_cookie_++;
+  if (conn.pending.empty()) conn.last_heard = std::chrono::steady_clock::now();
+  conn.pending.emplace(cookie, Pending{type, offset, length, buf, extents, Status::Ok(), std::move(done)});
+  in_flight_++;
+  Status s = conn.link.send_request(flags, type, cookie, offset, length, payload.data(), static_cast<int>(payload.size()));
+  if (!s.ok()) fail(conn, s);
+}
+
+void NbdExport::read(uint64_t offset, uint32_t length, unsigned char* buf, Done done) {
+  submit(nbd::kCmdRead, 0, offset, length, {}, buf, nullptr, std::move(done));
+}
+
+void NbdExport::write(uint64_t offset, std::vector<iovec> pieces, Done done) {
+  uint64_t length = 0;
+  for (const iovec& v : pieces) length += v.iov_len;
+  submit(nbd::kCmdWrite, 0, offset, static_cast<uint32_t>(length), std::move(pieces), nullptr, nullptr, std::move(done));
+}
+
+// ---- replies -----------------------------------------------------------------------
+
+void NbdExport::wait(NbdExport* a, NbdExport* b, std::chrono::milliseconds wait) {
+  std::vector<pollfd> fds;
+  std::vector<std::pair<NbdExport*, Conn*>> owners;
+  for (NbdExport* e : {a, b}) {
+    if (!e) continue;
+    for (auto& c : e->conns_) {
+      if (c->pending.empty() || c->link.fd() < 0) continue;
+      fds.push_back({c->link.fd(), POLLIN, 0});
+      owners.push_back({e, c.get()});
+    }
+  }
+  if (fds.empty()) return;
+  const int ready = poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < fds.size(); i++) {
+    auto [e, conn] = owners[i];
+    if (ready > 0 && fds[i].revents) {
+      Status s = e->read_reply(*conn);
+      if (!s.ok()) e->fail(*conn, s);
+      else conn->last_heard = now;
+    } else if (!conn->pending.empty() && now - conn->last_heard > nbd_timeout()) {
+      e->fail(*conn, Status::Sys(ETIMEDOUT, "recv", e->side_,
+                                 "no reply from the NBD server in " + std::to_string(nbd_timeout().count()) + " ms"));
+    }
+  }
+}
+
+Status NbdExport::read_reply(Conn& conn) {
+  char magic[4];
+  Status s = conn.link.receive(magic, 4);
+  if (!s.ok()) return s;
+  const uint32_t m = get32(magic);
+  if (m == nbd::kSimpleReplyMagic) return read_simple(conn);
+  if (m == nbd::kStructuredReplyMagic && info_.structured) return read_chunk(conn);
+  return conn.link.broken("a reply with bad magic");
+}
+
+Status NbdExport::read_simple(Conn& conn) {
+  char rest[12];
+  Status s = conn.link.receive(rest, sizeof rest);
+  if (!s.ok()) return s;
+  const uint64_t cookie = get64(rest + 4);
+  auto it = conn.pending.find(cookie);
+  if (it == conn.pending.end()) return conn.link.broken("a reply to a request never made");
+  Pending& p = it->second;
+  const uint32_t error = get32(rest);
+  if (error) {
+    p.error = server_error(p, error, "");
+  } else if (p.type == nbd::kCmdRead) {
+    // Simple replies carry a read's data only without structured replies.
+    if (info_.structured) return conn.link.broken("a read answered without structured reply");
+    s = conn.link.receive(p.buf, p.length);
+    if (!s.ok()) return s;
+  }
+  complete(conn, cookie);
+  return Status::Ok();
+}
+
+Status NbdExport::read_chunk(Conn& conn) {
+  char rest[16];
+  Status s = conn.link.receive(rest, sizeof rest);
+  if (!s.ok()) return s;
+  const uint16_t flags = get16(rest);
+  const uint16_t type = get16(rest + 2);
+  const uint64_t cookie = get64(rest + 4);
+  const uint32_t length = get32(rest + 12);
+  auto it = conn.pending.find(cookie);
+  if (it == conn.pending.end()) return conn.link.broken("a reply to a request never made");
+  s = chunk_payload(conn, it->second, type, length);
+  if (!s.ok()) return s;
+  if (flags & nbd::kReplyFlagDone) complete(conn, cookie);
+  return Status::Ok();
+}
+
+Status NbdExport::chunk_payload(Conn& conn, Pending& p, uint16_t type, uint32_t length) {
+  NbdConnection& link = conn.link;
+  char head[12];
+  if (type == nbd::kChunkNone) return length == 0 ? Status::Ok() : link.broken("a NONE chunk with a payload");
+  if (type == nbd::kChunkOffsetData || type == nbd::kChunkOffsetHole) {
+    const uint32_t fixed = type == nbd::kChunkOffsetData ? 8 : 12;
+    if (p.type != nbd::kCmdRead || length < fixed) return link.broken("a data chunk that does not fit its request");
+    Status s = link.receive(head, fixed);
+    if (!s.ok()) return s;
+    const uint64_t at = get64(head);
+    const uint64_t n = type == nbd::kChunkOffsetData ? length - fixed : get32(head + 8);
+    if (at < p.offset || n > p.length || at - p.offset > p.length - n)
+      return link.broken("a data chunk outside its request");
+    if (type == nbd::kChunkOffsetHole) {
+      std::memset(p.buf + (at - p.offset), 0, n);
+      return Status::Ok();
+    }
+    return link.receive(p.buf + (at - p.offset), n);
+  }
+  if (type == nbd::kChunkBlockStatus) {
+    if (p.type != nbd::kCmdBlockStatus || length < 12 || (length - 4) % 8 != 0 || (length - 4) / 8 > kMaxDescriptors)
+      return link.broken("a block status chunk of " + std::to_string(length) + " bytes");
+    std::string body(length, '\0');
+    Status s = link.receive(body.data(), length);
+    if (!s.ok()) return s;
+    uint64_t at = p.offset;
+    const uint64_t end = p.offset + p.length;
+    for (uint32_t i = 4; i + 8 <= length && at < end; i += 8) {
+      const uint64_t n = std::min<uint64_t>(get32(body.data() + i), end - at);
+      if (n == 0) return link.broken("a block status extent of length 0");
+      add_extent(p.extents, at, n, !(get32(body.data() + i + 4) & nbd::kStateZero));
+      at += n;
+    }
+    return Status::Ok();
+  }
+  if (type & nbd::kChunkErrorBit) {
+    if (length < 6 || length > 65536) return link.broken("an error chunk of " + std::to_string(length) + " bytes");
+    std::string body(length, '\0');
+    Status s = link.receive(body.data(), length);
+    if (!s.ok()) return s;
+    const uint16_t message_length = get16(body.data() + 4);
+    if (6u + message_length > length) return link.broken("an error chunk whose message does not fit");
+    if (p.error.ok()) p.error = server_error(p, get32(body.data()), body.substr(6, message_length));
+    return Status::Ok();
+  }
+  if (length > 65536) return link.broken("an unknown chunk of " + std::to_string(length) + " bytes");
+  return link.skip(length);  // a chunk type we did not ask for, but harmless
+}
+
+Status NbdExport::server_error(const Pending& p, uint32_t error, const std::string& message) const {
+  const int err = errno_of(error);
+  std::string detail = std::string(std::strerror(err)) + " (the NBD server failed the " + syscall_of(p.type) +
+                       " of " + std::to_string(p.length) + " bytes at " + std::to_string(p.offset) + ")";
+  if (!message.empty()) detail += ": " + message;
+  return Status::Sys(err, syscall_of(p.type), side_, detail);
+}
+
+void NbdExport::complete(Conn& conn, uint64_t cookie) {
+  auto it = conn.pending.find(cookie);
+  Pending p = std::move(it->second);
+  conn.pending.erase(it);
+  in_flight_--;
+  p.done(p.error);
+}
+
+void NbdExport::fail(Conn& conn, const Status& why) {
+  if (failed_.ok()) failed_ = why;
+  conn.link.close();  // no more bytes land in anyone's buffer
+  std::unordered_map<uint64_t, Pending> pending;
+  pending.swap(conn.pending);
+  in_flight_ -= pending.size();
+  for (auto& [cookie, p] : pending) p.done(failed_);
+}
+
+// ---- one at a time -------------------------------------------------------------------
+
+Status NbdExport::run_sync(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length, std::vector<iovec> payload,
+                           unsigned char* buf, std::vector<Extent>* extents) {
+  bool done = false;
+  Status result;
+  submit(type, flags, offset, length, std::move(payload), buf, extents, [&](const Status& s) {
+    result = s;
+    done = true;
+  });
+  while (!done) wait(this, nullptr, kSyncSlice);
+  return result;
+}
+
+Status NbdExport::read_sync(uint64_t offset, size_t length, unsigned char* buf) {
+  for (size_t done = 0; done < length;) {
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(request_limit(length - done), length - done));
+    Status s = run_sync(nbd::kCmdRead, 0, offset + done, n, {}, buf + done, nullptr);
+    if (!s.ok()) return s;
+    done += n;
+  }
+  return Status::Ok();
+}
+
+// Cut into requests the server takes, all sent before the first reply is
+// awaited, so a gathered write costs one round trip, not one per request.
+Status NbdExport::write_sync(uint64_t offset, std::vector<iovec> pieces, uint64_t* written) {
+  *written = 0;
+  const uint32_t limit = request_limit(UINT32_MAX);
+  Status first;
+  size_t outstanding = 0;
+  uint64_t at = offset;
+  size_t i = 0, used = 0;  // piece i, of which `used` bytes are sent
+  while (i < pieces.size()) {
+    std::vector<iovec> request;
+    uint64_t n = 0;
+    while (i < pieces.size() && n < limit) {
+      const size_t take = std::min<uint64_t>(pieces[i].iov_len - used, limit - n);
+      request.push_back({static_cast<char*>(pieces[i].iov_base) + used, take});
+      n += take;
+      used += take;
+      if (used == pieces[i].iov_len) {
+        i++;
+        used = 0;
+      }
+    }
+    outstanding++;
+    submit(nbd::kCmdWrite, 0, at, static_cast<uint32_t>(n), std::move(request), nullptr, nullptr,
+           [&, n](const Status& s) {
+             outstanding--;
+             if (s.ok()) *written += n;
+             else if (first.ok()) first = s;
+           });
+    at += n;
+  }
+  while (outstanding > 0) wait(this, nullptr, kSyncSlice);
+  return first;
+}
+
+Status NbdExport::zero_sync(uint64_t offset, uint64_t length) {
+  if (info_.flags & nbd::kTxSendWriteZeroes) {
+    // Without NO_HOLE: the server may punch a hole, which is what a hole should become.
+    const uint64_t piece = kStatusPiece / info_.min_block * info_.min_block;
+    for (uint64_t done = 0; done < length;) {
+      const uint32_t n = static_cast<uint32_t>(std::min(piece, length - done));
+      Status s = run_sync(nbd::kCmdWriteZeroes, 0, offset + done, n, {}, nullptr, nullptr);
+      if (!s.ok()) return s;
+      done += n;
+    }
+    return Status::Ok();
+  }
+  std::vector<unsigned char> zeros(std::min<uint64_t>(kZeroBuffer, length));
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+    uint64_t written = 0;
+    Status s = write_sync(offset + done, {{zeros.data(), n}}, &written);
+    if (!s.ok()) return s;
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Status NbdExport::flush_sync() {
+  if (!(info_.flags & nbd::kTxSendFlush)) return Status::Ok();  // nothing cached that a flush would write
+  return run_sync(nbd::kCmdFlush, 0, 0, 0, {}, nullptr, nullptr);
+}
+
+Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>* out) {
+  out->clear();
+  if (!info_.has_allocation) {
+    add_extent(out, offset, length, true);
+    return Status::Ok();
+  }
+  const uint64_t end = offset + length;
+  const uint64_t piece = kStatusPiece / info_.min_block * info_.min_block;
+  for (uint64_t at = offset; at < end;) {
+    const uint32_t n = static_cast<uint32_t>(std::min(piece, end - at));
+    std::vector<Extent> got;
+    Status s = run_sync(nbd::kCmdBlockStatus, 0, at, n, {}, nullptr, &got);
+    if (!s.ok()) return s;
+    if (got.empty()) return Status::Sys(EPROTO, "block_status", side_, "the NBD server answered block status with no extent");
+    for (const Extent& e : got) add_extent(out, e.offset, e.length, e.data);
+    at = got.back().offset + got.back().length;
+  }
+  return Status::Ok();
+}
+
+void NbdExport::disconnect() {
+  while (in_flight_ > 0 && failed_.ok()) wait(this, nullptr, kSyncSlice);
+  for (auto& c : conns_) {
+    if (c->link.fd() >= 0) c->link.send_request(0, nbd::kCmdDisconnect, 0, 0, 0);
+    c->link.close();
+  }
+}
+
+}  // namespace blockcopy
