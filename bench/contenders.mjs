@@ -105,6 +105,32 @@ export function qemuImg(flags = []) {
   };
 }
 
+/** qemu-img convert from an image format to raw, then sync. */
+export function qemuImgFrom(format) {
+  return {
+    id: `qemu-img:-f ${format}`,
+    label: `qemu-img convert -f ${format} + sync`,
+    available: () => has('qemu-img') || 'qemu-img not installed (apt-get install qemu-utils)',
+    run: async (src, dst, { timeoutMs }) => {
+      await run('qemu-img', ['convert', '-f', format, '-O', 'raw', src, dst], { timeoutMs });
+      await run('sync', [dst]);
+    },
+  };
+}
+
+/** nbdcopy (libnbd), the copier virt-v2v uses; `from` builds its source argument (a qemu-nbd for an image, or the file). */
+export function nbdcopy(label, from = (src) => [src]) {
+  return {
+    id: `nbdcopy:${label}`,
+    label: `nbdcopy ${label}`,
+    available: () => has('nbdcopy') || 'nbdcopy not installed (apt-get install libnbd-bin)',
+    run: (src, dst, { timeoutMs }) => run('nbdcopy', ['--flush', '--', ...from(src), dst], { timeoutMs }),
+  };
+}
+
+/** nbdcopy reading an image through a qemu-nbd it runs itself, as virt-v2v does. */
+export const nbdcopyViaQemuNbd = (format) => nbdcopy(`via qemu-nbd -f ${format}`, (src) => ['[', 'qemu-nbd', '-r', '-f', format, src, ']']);
+
 const NODE_COPY = path.join(ROOT, 'bench', 'node-copy.mjs');
 
 /** fs.copyFile or stream.pipeline, then fsync; in a child process (node's start-up, ~40 ms, is in its time). */

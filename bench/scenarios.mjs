@@ -1,8 +1,10 @@
 // The races: which file, how big, warm or cold, and who runs.
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { blockcopyApi, blockcopyCli, blockcopySendRecv, cp, dd, fioLimit, nodeCopyFile, nodePipeline, qemuImg } from './contenders.mjs';
+import { blockcopyApi, blockcopyCli, blockcopySendRecv, cp, dd, fioLimit, nbdcopy, nbdcopyViaQemuNbd, nodeCopyFile, nodePipeline, qemuImg, qemuImgFrom } from './contenders.mjs';
+import { nbdkitMemory } from './system.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -59,6 +61,17 @@ function mostlyZeros(size) {
     pieces.push([off + 1 * MiB, 3 * MiB, true]);
   }
   return (file) => writeFile(file, size, pieces);
+}
+
+/** The image `make` writes, as qcow2 (qemu-img convert does the work). */
+function asQcow2(make) {
+  return (file) => {
+    const raw = `${file}.raw`;
+    make(raw);
+    const r = spawnSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, file]);
+    fs.rmSync(raw, { force: true });
+    if (r.status !== 0) throw new Error(`qemu-img convert: ${r.stderr}`);
+  };
 }
 
 /** Every general copier; `extra` comes after the CLI, and a scenario may tell dd more. */
@@ -135,6 +148,34 @@ export function scenarios(quick) {
         dd(['iflag=direct', 'oflag=direct']),
         qemuImg(['-t', 'none', '-T', 'none']),
       ],
+    },
+    {
+      id: 'qcow2',
+      title: quick
+        ? `qcow2 → raw, ${label(1 * GiB)} image, ${label(16 * MiB)} of data`
+        : 'qcow2 → raw, 64 GiB image, 1 GiB of data in 32 extents',
+      file: 'sparse.qcow2',
+      size: quick ? 1 * GiB : 64 * GiB,
+      make: asQcow2(quick ? sparse(1 * GiB, 16 * MiB, 32) : sparse(64 * GiB, 1 * GiB, 32)),
+      sizeOnDisk: false, // a qcow2's file is not its size
+      cache: 'warm',
+      contenders: [
+        blockcopyApi('-f qcow2', { srcFormat: 'qcow2' }),
+        blockcopyCli(['-f', 'qcow2']),
+        nbdcopyViaQemuNbd('qcow2'),
+        qemuImgFrom('qcow2'),
+      ],
+    },
+    {
+      id: 'nbd-memory',
+      title: `Dense ${label(variantSize)} into nbdkit memory over a unix socket`,
+      file: 'variant.img',
+      size: variantSize,
+      make: dense(variantSize),
+      cache: 'warm',
+      // One server for the whole race, filled once before the timed runs.
+      target: () => nbdkitMemory(variantSize),
+      contenders: [blockcopyApi('to NBD'), blockcopyCli(), nbdcopy('to NBD')],
     },
     {
       id: 'variants',

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 
 export function has(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -71,5 +72,32 @@ export function machine(dir) {
     node: process.version,
     filesystem: fsType,
     root: process.getuid?.() === 0,
+  };
+}
+
+/**
+ * An nbdkit memory export of `size` bytes on a unix socket, for as long as
+ * the race runs; `close()` stops it. Undefined when nbdkit is missing.
+ */
+export async function nbdkitMemory(size) {
+  if (!has('nbdkit')) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blockcopy-bench-nbd-'));
+  const socket = path.join(dir, 'memory.sock');
+  const pidfile = path.join(dir, 'memory.pid');
+  const child = spawn('nbdkit', ['-f', '--exit-with-parent', '--unix', socket, '--pidfile', pidfile, 'memory', String(size)], { stdio: 'ignore' });
+  while (!fs.existsSync(pidfile)) {
+    if (child.exitCode !== null) throw new Error(`nbdkit exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    uri: `nbd+unix:///?socket=${socket}`,
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => {
+          fs.rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        child.kill();
+      }),
   };
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocated, bc, CLI, dropCache, isZero, makeSparse, MiB, readAt, runNode, scratch, sha256 } from './helpers';
-import { hasNbdcopy, hasNbdkit, hasQemuNbd, nbdkit, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
+import { hasNbdcopy, hasNbdkit, hasQemuNbd, nbdkit, nbdkitTcp, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
 
 const tmp = scratch('nbd');
 afterAll(() => tmp.cleanup());
@@ -177,6 +177,33 @@ describe.skipIf(!hasNbdkit)('copies over NBD (nbdkit)', () => {
       expect(isZero(readAt(dst, size, served - size))).toBe(true);
       expect(r.bytesTotal).toBeLessThan(13 * MiB); // the data extents, not the whole image
       expect(allocated(dst)).toBeLessThanOrEqual(allocated(file) + MiB);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('over TCP (nbd://host:port/): a copy there and back is exact', async () => {
+    const { file, size } = oddSource('tcp.img');
+    const server = await nbdkitTcp(tmp.dir, ['memory', String(32 * MiB)], 'tcp');
+    try {
+      await bc.copy(file, server.uri, { queueDepth: 8 });
+      const back = tmp.file('tcp-back.img');
+      await bc.copy(server.uri, back, { length: size });
+      expect(sha256(back)).toBe(sha256(file));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('nbdkit sparse-random: blockcopy and nbdcopy read the same bytes, and blockcopy leaves its holes unwritten', async () => {
+    const size = 64 * MiB;
+    const server = await nbdkit(tmp.dir, ['sparse-random', String(size), 'seed=4242'], 'sparse-random');
+    try {
+      const ours = tmp.file('sparse-random.img');
+      const r = await bc.copy(server.uri, ours);
+      if (hasNbdcopy) expect(sha256(ours)).toBe(readBackWithNbdcopy(server.uri, size));
+      expect(r.bytesTotal).toBeLessThan(size / 2); // block status said where the data is
+      expect(allocated(ours)).toBeLessThanOrEqual(r.bytesTotal + MiB);
     } finally {
       await server.stop();
     }

@@ -3,6 +3,7 @@
 // with the test; and what the tests look at: the processes left, nbdkit's log.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 function has(command: string, args: string[]): boolean {
@@ -47,6 +48,21 @@ export async function nbdkit(dir: string, args: string[], name = 'nbdkit'): Prom
   const child = spawn('nbdkit', ['-f', '--exit-with-parent', '--unix', socket, '--pidfile', pidfile, ...args], { stdio: 'ignore' });
   await waitFor(pidfile, child, 'nbdkit');
   return { uri: `nbd+unix:///?socket=${socket}`, socket, process: child, stop: stopper(child) };
+}
+
+/** nbdkit serving `args` over TCP on 127.0.0.1 at a free port. */
+export async function nbdkitTcp(dir: string, args: string[], name: string): Promise<Server> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const pidfile = path.join(dir, `${name}.pid`);
+  fs.rmSync(pidfile, { force: true });
+  const child = spawn('nbdkit', ['-f', '--exit-with-parent', '-i', '127.0.0.1', '-p', String(port), '--pidfile', pidfile, ...args], { stdio: 'ignore' });
+  await waitFor(pidfile, child, 'nbdkit');
+  return { uri: `nbd://127.0.0.1:${port}/`, socket: '', process: child, stop: stopper(child) };
 }
 
 /** qemu-nbd serving `file` (read-only unless `writable`) as `format` on a unix socket in `dir`. */
