@@ -175,7 +175,7 @@ export function scenarios(quick) {
       cache: 'warm',
       // One server for the whole race, filled once before the timed runs.
       target: () => nbdkitMemory(variantSize),
-      contenders: [blockcopyApi('to NBD'), blockcopyCli(), nbdcopy('to NBD')],
+      contenders: [blockcopyApi('to NBD'), blockcopyApi('to NBD, 1 connection', { connections: 1 }), blockcopyCli(), nbdcopy('to NBD')],
     },
     {
       id: 'variants',

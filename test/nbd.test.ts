@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocated, bc, CLI, dropCache, isZero, makeSparse, MiB, readAt, runNode, scratch, sha256 } from './helpers';
-import { hasNbdcopy, hasNbdkit, hasQemuNbd, nbdkit, nbdkitTcp, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
+import { hasNbdcopy, hasNbdkit, hasQemuNbd, misbehavingServer, nbdkit, nbdkitTcp, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
 
 const tmp = scratch('nbd');
 afterAll(() => tmp.cleanup());
@@ -141,6 +141,49 @@ describe('NBD URIs', () => {
     const out = JSON.parse(r.stdout.trim()) as { code: string; ms: number };
     expect(out.code).toBe('ETIMEDOUT');
     expect(out.ms).toBeLessThan(10_000);
+  });
+});
+
+describe('a server that negotiates and then misbehaves', () => {
+  it('a data chunk outside its request is EPROTO, and nothing lands outside the range', async () => {
+    const socket = tmp.file('outside.sock');
+    const server = await misbehavingServer(socket, 8 * MiB, 'outside');
+    try {
+      const dst = tmp.file('outside.img');
+      const e = await failure(bc.copy(`nbd+unix:///?socket=${socket}`, dst));
+      expect(e.code).toBe('EPROTO');
+      expect(e.message).toMatch(/outside its request/);
+      expect(e.resumeOffset).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a server that stops reading requests fails the copy with ETIMEDOUT within the bound', async () => {
+    const socket = tmp.file('deaf.sock');
+    const server = await misbehavingServer(socket, 256 * MiB, 'never-read');
+    try {
+      const src = tmp.file('deaf-src.img');
+      makeSparse(src, 64 * MiB, [[0, 64 * MiB]]);
+      const script = `
+        const bc = require('./dist');
+        const t0 = Date.now();
+        bc.copy(${JSON.stringify(src)}, 'nbd+unix:///?socket=${socket}')
+          .then(() => console.log('copied'), (e) => console.log(JSON.stringify({ code: e.code, ms: Date.now() - t0 })));`;
+      const child = spawn(process.execPath, ['-e', script], {
+        cwd: path.resolve(__dirname, '..'),
+        env: { ...process.env, BLOCKCOPY_NBD_TIMEOUT_MS: '500' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      await new Promise((r) => child.once('exit', r));
+      const result = JSON.parse(out.trim()) as { code: string; ms: number };
+      expect(result.code).toBe('ETIMEDOUT');
+      expect(result.ms).toBeLessThan(10_000);
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -116,3 +116,78 @@ export function requestsInLog(logfile: string, kind: string): { connections: Set
   }
   return { connections, count, maxInFlight };
 }
+
+/**
+ * A hand-written NBD server for what real servers never do: it negotiates
+ * properly (fixed newstyle, structured replies, base:allocation, OPT_GO; an
+ * export of `size` bytes) and then misbehaves as `mode` says:
+ * - 'outside': answers a read with a data chunk lying outside the request;
+ * - 'never-read': stops reading requests once transmission starts.
+ */
+export function misbehavingServer(socket: string, size: number, mode: 'outside' | 'never-read'): Promise<net.Server> {
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v);
+    return b;
+  };
+  const optReply = (opt: number, type: number, data: Buffer = Buffer.alloc(0)) =>
+    Buffer.concat([Buffer.from('0003e889045565a9', 'hex'), u32(opt), u32(type), u32(data.length), data]);
+  const server = net.createServer((conn) => {
+    conn.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    let state: 'flags' | 'options' | 'transmission' = 'flags';
+    conn.write(Buffer.concat([Buffer.from('NBDMAGICIHAVEOPT'), Buffer.from([0, 3])]));
+    conn.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        if (state === 'flags') {
+          if (buf.length < 4) return;
+          buf = buf.subarray(4);
+          state = 'options';
+        } else if (state === 'options') {
+          if (buf.length < 16 || buf.length < 16 + buf.readUInt32BE(12)) return;
+          const opt = buf.readUInt32BE(8);
+          buf = buf.subarray(16 + buf.readUInt32BE(12));
+          if (opt === 10) {
+            const name = Buffer.from('base:allocation');
+            conn.write(optReply(opt, 4, Buffer.concat([u32(1), name])));
+          }
+          if (opt === 7) {
+            const info = Buffer.alloc(12);
+            info.writeUInt16BE(0, 0);
+            info.writeBigUInt64BE(BigInt(size), 2);
+            info.writeUInt16BE(1 | 4 | 64 | 256, 10); // has flags, flush, write zeroes, multi-conn
+            conn.write(optReply(opt, 3, info));
+          }
+          conn.write(optReply(opt, 1));
+          if (opt === 7) {
+            state = 'transmission';
+            if (mode === 'never-read') {
+              conn.pause();
+              return;
+            }
+          }
+        } else {
+          if (buf.length < 28) return;
+          const type = buf.readUInt16BE(6);
+          const cookie = buf.subarray(8, 16);
+          const offset = buf.readBigUInt64BE(16);
+          const length = buf.readUInt32BE(24);
+          buf = buf.subarray(28 + (type === 1 ? length : 0));
+          const header = (chunkType: number, flags: number, payload: Buffer) =>
+            Buffer.concat([u32(0x668e33ef), Buffer.from([flags >> 8, flags & 255, chunkType >> 8, chunkType & 255]), cookie, u32(payload.length), payload]);
+          if (type === 0) {
+            const at = Buffer.alloc(8);
+            at.writeBigUInt64BE(offset + BigInt(length)); // just past what was asked for
+            conn.write(header(1, 1, Buffer.concat([at, Buffer.alloc(Math.min(length, 4096))])));
+          } else if (type === 7) {
+            conn.write(header(5, 1, Buffer.concat([u32(1), u32(length), u32(0)])));
+          } else {
+            conn.write(Buffer.concat([u32(0x67446698), u32(0), cookie]));
+          }
+        }
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(socket, () => resolve(server)));
+}

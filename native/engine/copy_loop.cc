@@ -223,7 +223,9 @@ Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
 }
 
 Status CopyLoop::move_nbd(uint64_t pos, uint64_t length) {
-  if (!nbd_) nbd_ = std::make_unique<NbdCopier>(plan_.src, plan_.dst, req_.block_size, req_.queue_depth);
+  if (!nbd_)
+    nbd_ = std::make_unique<NbdCopier>(plan_.src, plan_.dst, req_.block_size, req_.queue_depth,
+                                       req_.fsync != SyncMode::None, plan_.dst_offset);
   path_ = kNbd;
   uint64_t frontier = pos;
   bool stop = false;

@@ -19,9 +19,10 @@ namespace blockcopy {
 
 namespace {
 
-// Option replies carry names and short infos; anything longer is a server
-// trying to make us allocate, and is refused.
+// Option replies carry names and short infos; anything longer, or a list
+// that never ends, is a server trying to keep us, and is refused.
 constexpr uint32_t kMaxOptionReply = 64 * 1024;
+constexpr int kMaxRepliesPerOption = 1024;
 
 void put16(std::string* s, uint16_t v) { v = htobe16(v); s->append(reinterpret_cast<char*>(&v), 2); }
 void put32(std::string* s, uint32_t v) { v = htobe32(v); s->append(reinterpret_cast<char*>(&v), 4); }
@@ -266,7 +267,8 @@ Status NbdConnection::negotiate_allocation(const std::string& export_name, NbdEx
   put32(&data, static_cast<uint32_t>(std::strlen(nbd::kBaseAllocation)));
   data += nbd::kBaseAllocation;
   Status s = send_option(nbd::kOptSetMetaContext, data);
-  for (;;) {
+  for (int replies = 0;; replies++) {
+    if (replies == kMaxRepliesPerOption) return broken("a meta context list without end");
     uint32_t type = 0;
     std::string payload;
     if (s.ok()) s = receive_option_reply(nbd::kOptSetMetaContext, &type, &payload);
@@ -291,7 +293,8 @@ Status NbdConnection::go(const std::string& export_name, NbdExportInfo* info) {
   put16(&data, nbd::kInfoBlockSize);
   Status s = send_option(nbd::kOptGo, data);
   bool have_export = false;
-  for (;;) {
+  for (int replies = 0;; replies++) {
+    if (replies == kMaxRepliesPerOption) return broken("OPT_GO replies without end");
     uint32_t type = 0;
     std::string payload;
     if (s.ok()) s = receive_option_reply(nbd::kOptGo, &type, &payload);

@@ -65,6 +65,8 @@ Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side sid
     NbdExportInfo info;
     Status s = conn->link.connect(address, side);
     if (s.ok()) s = conn->link.handshake(address.export_name, &info);
+    // A server that takes fewer clients than it lets share an export: go on with those it took.
+    if (!s.ok() && i > 0) break;
     if (!s.ok()) return s;
     if (i == 0) {
       info_ = info;
