@@ -39,7 +39,7 @@ export interface CopyOptions {
   backend?: BackendName;
   /** I/O size in bytes, a multiple of 4 KiB from 4 KiB to 64 MiB. Default 1 MiB. */
   blockSize?: number;
-  /** Requests in flight (io_uring), 1 to 256. Default 16; 64 with direct I/O. */
+  /** Requests in flight (io_uring, or NBD requests), 1 to 256. Default 16; 64 with direct I/O. */
   queueDepth?: number;
   /** O_DIRECT on both ends. */
   direct?: boolean;

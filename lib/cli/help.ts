@@ -36,7 +36,7 @@ kernel's fast paths (reflink, copy_file_range) are used where they fit.
   --seek SIZE       start writing DST here (dd's seek, in bytes)
   --length SIZE     copy this many bytes (default: to the end of SRC)
   --bs SIZE         I/O size, a multiple of 4K (default 1M)
-  --queue-depth N   io_uring requests in flight (default 16, 64 with --direct)
+  --queue-depth N   io_uring or NBD requests in flight (default 16, 64 with --direct)
   --bwlimit RATE    at most RATE bytes per second, e.g. 50M
   --direct          O_DIRECT on both ends
   --fsync           flush DST (data and metadata) before exiting
