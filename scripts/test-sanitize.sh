@@ -13,6 +13,20 @@ trap restore EXIT
 npx node-gyp rebuild -- -Dsanitize=true >/dev/null
 npm run build:ts --silent  # clears dist/ first: a stale file there could shadow a moved one
 
+# The preloaded runtime would reach every program the tests and the engine
+# start, and qemu-img hangs under it: the NBD and image tools run through
+# wrappers, first in PATH, that drop it (exec keeps the PID, so qemu-nbd's
+# socket activation still matches).
+wrappers="$(mktemp -d)"
+trap 'rm -rf "$wrappers"; restore' EXIT
+for tool in qemu-img qemu-nbd nbdkit nbdcopy nbdinfo; do
+  real="$(command -v "$tool" || true)"
+  [ -n "$real" ] || continue
+  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' "$real" > "$wrappers/$tool"
+  chmod +x "$wrappers/$tool"
+done
+export PATH="$wrappers:$PATH"
+
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
 LD_PRELOAD="$asan $ubsan" \
