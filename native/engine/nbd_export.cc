@@ -85,15 +85,6 @@ uint32_t NbdExport::request_limit(uint64_t wanted) const {
   return static_cast<uint32_t>(std::max<uint64_t>(limit / info_.min_block * info_.min_block, info_.min_block));
 }
 
-Status NbdExport::check_aligned(uint64_t offset, uint64_t length) const {
-  const uint64_t unit = info_.min_block;
-  if (offset % unit == 0 && length % unit == 0) return Status::Ok();
-  return Status::Sys(EINVAL, "read", side_,
-                     "the NBD server takes requests in multiples of " + std::to_string(unit) +
-                         " bytes; offset " + std::to_string(offset) + " and length " + std::to_string(length) +
-                         " are not");
-}
-
 // ---- sending -----------------------------------------------------------------------
 
 NbdExport::Conn* NbdExport::least_busy() {

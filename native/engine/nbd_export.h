@@ -37,8 +37,6 @@ class NbdExport {
   size_t connections() const { return conns_.size(); }
   // The largest read or write one request may carry, at most `wanted`.
   uint32_t request_limit(uint64_t wanted) const;
-  // The server's minimum block size: offsets and lengths must be multiples of it.
-  Status check_aligned(uint64_t offset, uint64_t length) const;
 
   // Queued requests; `done` runs inside a later wait(). At most request_limit() bytes.
   void read(uint64_t offset, uint32_t length, unsigned char* buf, Done done);
