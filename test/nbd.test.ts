@@ -499,6 +499,21 @@ describe.skipIf(!hasQemuNbd)('image formats through qemu-nbd', () => {
     expect(qemuNbdServing(qcow2)).toEqual([]);
   });
 
+  it('process.exit() mid-copy: the process ends cleanly and its qemu-nbd with it', async () => {
+    const { qcow2 } = qcow2Of('exit');
+    const script = `
+      const bc = require('./dist');
+      const job = bc.copy(${JSON.stringify(qcow2)}, ${JSON.stringify(tmp.file('exit.raw'))}, { srcFormat: 'qcow2', bandwidth: 2 * 1024 * 1024 });
+      job.on('progress', (p) => { if (p.bytesDone > 0) process.exit(7); });
+      job.catch(() => {});`;
+    const child = spawn(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '..'), stdio: 'ignore' });
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+    expect({ code, signal }).toEqual({ code: 7, signal: null });
+    const until = Date.now() + 5000;
+    while (qemuNbdServing(qcow2).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(qemuNbdServing(qcow2)).toEqual([]);
+  });
+
   it('bad formats are ERR_INVALID_ARG_VALUE before anything starts; an image qemu-nbd cannot open says why', async () => {
     const { file } = oddSource('formats.raw');
     const dst = tmp.file('formats-never.img');
