@@ -314,6 +314,29 @@ describe.skipIf(!hasNbdkit)('copies over NBD (nbdkit)', () => {
     }
   });
 
+  it('fsync sends FLUSH and only then; holes over an export\'s old data go out as WRITE_ZEROES, not written zeros', async () => {
+    const { file, size } = oddSource('flush-src.img');
+    const log = tmp.file('flush.log');
+    const server = await nbdkit(tmp.dir, ['--filter=log', 'memory', String(32 * MiB), `logfile=${log}`], 'flush');
+    try {
+      await bc.copy(file, server.uri, { connections: 1 });
+      expect(requestsInLog(log, 'Flush').count).toBe(0);
+      expect(requestsInLog(log, 'Zero').count).toBeGreaterThan(0);
+      const written = fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => / Write id=/.test(l))
+        .reduce((n, l) => n + Number.parseInt(/count=(0x[0-9a-f]+)/.exec(l)![1]!, 16), 0);
+      const dataExtents = (await bc.extents(file)).filter((e) => e.type === 'data').reduce((n, e) => n + e.length, 0);
+      expect(written).toBe(dataExtents); // the data extents, not the holes
+      fs.writeFileSync(log, '');
+      await bc.copy(file, server.uri, { fsync: 'full', length: size });
+      expect(requestsInLog(log, 'Flush').count).toBeGreaterThanOrEqual(1);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('multi-conn: four connections when the server offers it, `connections` of them when asked, one when not offered', async () => {
     const { file } = oddSource('multiconn.img');
     const count = async (multiConn: string[], options: { connections?: number }) => {

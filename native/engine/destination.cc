@@ -107,9 +107,7 @@ Status Destination::open_nbd(const Target& target, const DestinationOpen& how) {
     if (!how.overwrite) return Status::Sys(EEXIST, "open", Side::Destination, "an NBD export always exists");
     nbd_ = std::make_unique<NbdTarget>();
     Status s = nbd_->open(target, Side::Destination, true, std::nullopt);
-    info_.type = FileType::Nbd;
-    info_.size = nbd_->nbd().size();
-    info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+    nbd_->describe(&info_);
     return s;
   }
   Status s = open_path(target.path, how, &fd_, &created_);
@@ -126,9 +124,7 @@ Status Destination::serve_image() {
   nbd_ = std::make_unique<NbdTarget>();
   Status s = nbd_->open(target_, Side::Destination, true, create_size);
   fresh_ = create_size.has_value();
-  info_.type = FileType::Nbd;
-  info_.size = nbd_->nbd().size();
-  info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+  nbd_->describe(&info_);
   return s;
 }
 

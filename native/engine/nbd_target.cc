@@ -1,5 +1,6 @@
 #include "nbd_target.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace blockcopy {
@@ -20,6 +21,12 @@ Status NbdTarget::open(const Target& target, Side side, bool writable, std::opti
     if (!said.empty()) s = Status::Sys(EIO, "open", side, "qemu-nbd could not serve the image: " + said);
   }
   return s;
+}
+
+void NbdTarget::describe(FileInfo* info) const {
+  info->type = FileType::Nbd;
+  info->size = export_.size();
+  info->block_size = std::max<uint32_t>(export_.info().preferred_block, 4096);
 }
 
 Status NbdTarget::finish() {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "file.h"
 #include "nbd_export.h"
 #include "qemu_nbd.h"
 #include "request.h"
@@ -24,6 +25,9 @@ class NbdTarget {
   // Connects to the URI's server, or serves `target.path` in `target.format`
   // (made new first with `create_size` bytes when set, by qemu-img create).
   Status open(const Target& target, Side side, bool writable, std::optional<uint64_t> create_size);
+  // The export as the ends see a file: FileType::Nbd, its size, and its
+  // preferred block size (at least 4 KiB) as the block size. dev and ino stay.
+  void describe(FileInfo* info) const;
   NbdExport& nbd() { return export_; }
   const NbdExport& nbd() const { return export_; }
 

@@ -16,9 +16,7 @@ Status Source::open_nbd(const Target& target) {
   nbd_ = std::make_unique<NbdTarget>();
   Status s = nbd_->open(target, Side::Source, false, std::nullopt);
   if (!s.ok()) return s;
-  info_.type = FileType::Nbd;
-  info_.size = nbd_->nbd().size();
-  info_.block_size = std::max<uint32_t>(nbd_->nbd().info().preferred_block, 4096);
+  nbd_->describe(&info_);
   return Status::Ok();
 }
 
