@@ -331,6 +331,16 @@ describe('blockcopy map', () => {
   });
 });
 
+describe('npx blockcopy in the checkout (the README\'s first command)', () => {
+  it('runs the built command itself, so it must be executable', () => {
+    const src = tmp.file('npx-src.img');
+    makeSparse(src, 2 * MiB, [[0, MiB]]);
+    const r = spawnSync('npx', ['--no-install', 'blockcopy', src, tmp.file('npx-dst.img'), '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(tmp.file('npx-dst.img'))).toBe(sha256(src));
+  });
+});
+
 describe('help', () => {
   it('blockcopy help COMMAND prints that command’s options; an unknown one exits 2', () => {
     for (const [command, flag] of [['copy', '--no-truncate'], ['send', '--name'], ['recv', '--fdatasync'], ['map', '--json']]) {
