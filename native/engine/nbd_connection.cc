@@ -1,6 +1,5 @@
 #include "nbd_connection.h"
 
-#include <endian.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +16,13 @@
 
 namespace blockcopy {
 
+using nbd::get16;
+using nbd::get32;
+using nbd::get64;
+using nbd::put16;
+using nbd::put32;
+using nbd::put64;
+
 namespace {
 
 // Option replies carry names and short infos; anything longer, or a list
@@ -24,12 +30,6 @@ namespace {
 constexpr uint32_t kMaxOptionReply = 64 * 1024;
 constexpr int kMaxRepliesPerOption = 1024;
 
-void put16(std::string* s, uint16_t v) { v = htobe16(v); s->append(reinterpret_cast<char*>(&v), 2); }
-void put32(std::string* s, uint32_t v) { v = htobe32(v); s->append(reinterpret_cast<char*>(&v), 4); }
-void put64(std::string* s, uint64_t v) { v = htobe64(v); s->append(reinterpret_cast<char*>(&v), 8); }
-uint16_t get16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
-uint32_t get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
-uint64_t get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
 
 void set_timeouts(int fd) {
   const auto ms = nbd_timeout().count();

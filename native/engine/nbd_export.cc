@@ -1,6 +1,5 @@
 #include "nbd_export.h"
 
-#include <endian.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -10,6 +9,10 @@
 #include "nbd_protocol.h"
 
 namespace blockcopy {
+
+using nbd::get16;
+using nbd::get32;
+using nbd::get64;
 
 namespace {
 
@@ -22,9 +25,6 @@ constexpr size_t kZeroBuffer = 1 << 20;
 constexpr uint32_t kMaxDescriptors = 1 << 20;
 constexpr std::chrono::milliseconds kSyncSlice{100};
 
-uint16_t get16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
-uint32_t get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
-uint64_t get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
 
 // NBD's error values are Linux's errno numbers for the few it defines; any
 // other value is to be read as EINVAL (proto.md).

@@ -3,7 +3,11 @@
 // OPT_GO, structured replies, base:allocation block status.
 #pragma once
 
+#include <endian.h>
+
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 namespace blockcopy::nbd {
 
@@ -65,5 +69,13 @@ constexpr uint32_t kStateZero = 2;
 constexpr const char* kBaseAllocation = "base:allocation";
 // A server that says nothing of its block sizes takes payloads up to this.
 constexpr uint32_t kDefaultMaxPayload = 32u << 20;
+
+// The wire is big-endian: fields appended to a message, and read from a buffer.
+inline void put16(std::string* s, uint16_t v) { v = htobe16(v); s->append(reinterpret_cast<char*>(&v), 2); }
+inline void put32(std::string* s, uint32_t v) { v = htobe32(v); s->append(reinterpret_cast<char*>(&v), 4); }
+inline void put64(std::string* s, uint64_t v) { v = htobe64(v); s->append(reinterpret_cast<char*>(&v), 8); }
+inline uint16_t get16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return be16toh(v); }
+inline uint32_t get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
+inline uint64_t get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
 
 }  // namespace blockcopy::nbd
