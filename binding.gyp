@@ -37,7 +37,7 @@
         "native/engine/throttle.cc",
         "native/engine/uring.cc",
         "native/engine/uring_copy.cc",
-        "native/engine/write_behind.cc",
+        "native/engine/page_cache.cc",
         "native/engine/zero_detect.cc",
         "native/engine/zero_range.cc"
       ],

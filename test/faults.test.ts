@@ -70,10 +70,10 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
   const smallSteps = { blockSize: 256 * 1024, bandwidth: 2 ** 40 };
 
   /** One copy in a child process (the fault is read from its environment once). */
-  function copyWithFault(fault: string, dst: string, options: object) {
+  function copyWithFault(fault: string, dst: string, options: object, from = src) {
     const script = `
       const bc = require(${JSON.stringify(path.join(faulty, 'dist', 'index.js'))});
-      bc.copy(${JSON.stringify(src)}, ${JSON.stringify(dst)}, ${JSON.stringify(options)}).then(
+      bc.copy(${JSON.stringify(from)}, ${JSON.stringify(dst)}, ${JSON.stringify(options)}).then(
         (r) => console.log(JSON.stringify({ ok: true, backend: r.backend })),
         (e) => console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, syscall: e.syscall, path: e.path, resumeOffset: e.resumeOffset })));`;
     const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, BLOCKCOPY_FAULT: fault }, encoding: 'utf8' });
@@ -101,6 +101,23 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
     expect(e.resumeOffset).toBeLessThanOrEqual(at);
     expect(e.resumeOffset).toBeGreaterThan(0);
     expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(src, 0, e.resumeOffset));
+  });
+
+  // Writing behind (page_cache.h) waits for writeback during a flushed copy; a
+  // write error the disk reports there is the job's, not lost before the final fsync.
+  it.each(BACKENDS.filter((b) => b !== 'auto'))('%s: a writeback error during a flushed copy is EIO, resumable below it', (backend) => {
+    const big = tmp.file(`writeback-${backend}.src`);
+    makeSparse(big, 64 * MiB, [[0, 64 * MiB]]);
+    const dst = tmp.file(`writeback-${backend}.dst`);
+    // Low enough to be waited for: the oldest windows are, once 32 MiB are under writeback.
+    const at = 8 * MiB + 4096;
+    const e = copyWithFault(`writeback:${at}`, dst, { backend, fsync: 'full' }, big);
+    expect(e).toMatchObject({ ok: false, name: 'CopyError', code: 'EIO', syscall: 'sync_file_range', path: dst });
+    expect(e.resumeOffset).toBeLessThanOrEqual(at);
+    expect(e.resumeOffset).toBeGreaterThan(0);
+    expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(big, 0, e.resumeOffset));
+    // Without a flush nothing waits on writeback during the copy: the fault is never reached.
+    expect(copyWithFault(`writeback:${at}`, tmp.file(`writeback-${backend}-unflushed.dst`), { backend }, big)).toMatchObject({ ok: true });
   });
 
   it('a streamed image whose receiver cannot write reports EIO, and the sender hears it', async () => {

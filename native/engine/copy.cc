@@ -45,6 +45,7 @@ CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink*
   }
   s = plan.dst.finish(req.fsync);
   if (!s.ok()) return finish(control, Ending::Failed, s, resume, loop.backend_used());
+  loop.release_cache();
   return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, loop.backend_used());
 }
 

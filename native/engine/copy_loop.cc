@@ -25,6 +25,24 @@ constexpr uint64_t kClonePiece = 1ull << 30;
 constexpr uint64_t kRequestsPerSecond = 32;
 
 uint64_t detection_block(const FileInfo& dst) { return std::max<uint64_t>(dst.block_size, 4096); }
+
+// The page cache is kept small (page_cache.h) for a local file or device
+// read or written through the cache in ascending order. A copy within one
+// file is left alone: its source pages are its destination's.
+bool cache_kept(const FileInfo& info, bool nbd, const CopyRequest& req, const CopyPlan& plan) {
+  const bool local = !nbd && (info.type == FileType::Regular || info.type == FileType::BlockDevice);
+  return local && !req.direct && !plan.backward && !plan.same;
+}
+
+// Only a job that flushes at the end writes behind: waiting for the disk
+// during the copy costs nothing there. An unflushed copy finishes at memory
+// speed and leaves writeback to the kernel, as cp does.
+bool flushing(const CopyRequest& req) { return req.fsync != SyncMode::None; }
+
+// How far ahead of the frontier a mover may read: its requests in flight, or one kernel-side piece.
+uint64_t read_span(const CopyRequest& req) {
+  return std::max<uint64_t>(kKernelPiece, static_cast<uint64_t>(req.queue_depth) * req.block_size);
+}
 uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 uint64_t round_down(uint64_t v, uint64_t a) { return v / a * a; }
 }  // namespace
@@ -39,13 +57,24 @@ CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& ba
       control_(control),
       sink_(sink),
       buffer_(req.block_size),
+      write_behind_(plan.dst.fd(), flushing(req) && cache_kept(plan.dst.info(), plan.dst.nbd(), req, plan), plan.dst_offset),
+      read_behind_(plan.src.fd(), cache_kept(plan.src.info(), plan.src.nbd(), req, plan), plan.src_offset,
+                   plan.src_offset + plan.length, plan.src.info().size, read_span(req)),
       zero_block_(detection_block(plan.dst.info())) {
   next_report_ = control_.meter.started() + std::chrono::milliseconds(req.progress_delay_ms);
 }
 
 uint64_t CopyLoop::resume_offset() const {
   // A backward copy finishes its top first; only the start of the range is certain.
-  return plan_.src_offset + (plan_.backward ? 0 : completed_rel_);
+  if (plan_.backward) return plan_.src_offset;
+  // A write error found during writeback: only what was written back before it is certain.
+  if (!writeback_error_.ok()) return write_behind_.settled() - plan_.dst_offset + plan_.src_offset;
+  return plan_.src_offset + completed_rel_;
+}
+
+void CopyLoop::release_cache() {
+  read_behind_.finished();
+  write_behind_.finished(plan_.dst_offset + plan_.length);
 }
 
 const char* CopyLoop::backend_used() const {
@@ -59,6 +88,11 @@ const char* CopyLoop::backend_used() const {
 }
 
 Status CopyLoop::run() {
+  Status s = copy_extents();
+  return writeback_error_.ok() ? s : writeback_error_;
+}
+
+Status CopyLoop::copy_extents() {
   if (!buffer_.ok()) return Status::Sys(ENOMEM, "malloc", Side::None);
   control_.meter.set_totals(plan_.data_bytes, plan_.length);
   if (!checkpoint_at(plan_.backward ? plan_.length : 0)) return Status::Ok();
@@ -185,7 +219,10 @@ Status CopyLoop::move_pread(int src, int dst, uint64_t pos, uint64_t length) {
 Status CopyLoop::move_in_kernel(uint64_t pos, uint64_t length) {
   for (uint64_t done = 0; done < length;) {
     // Under a limit, block-size calls (or smaller): the kernel's large ones would come in bursts.
-    const uint64_t largest = control_.throttle.rate() ? req_.block_size : std::max<uint64_t>(kKernelPiece, req_.block_size);
+    // Writing behind, window-sized calls: measured on a 2 GiB flushed copy, 64 MiB calls took
+    // 1.2x as long as 4 MiB ones (writeback of each call only started after all of it was in).
+    const uint64_t piece = write_behind_.enabled() ? kWriteBehindWindow : kKernelPiece;
+    const uint64_t largest = control_.throttle.rate() ? req_.block_size : std::max<uint64_t>(piece, req_.block_size);
     const uint64_t n = std::min(request_size(largest), length - done);
     before_read(n);
     bool unsupported = false;
@@ -224,8 +261,7 @@ Status CopyLoop::move_uring(int src, int dst, uint64_t pos, uint64_t length) {
 
 Status CopyLoop::move_nbd(uint64_t pos, uint64_t length) {
   if (!nbd_)
-    nbd_ = std::make_unique<NbdCopier>(plan_.src, plan_.dst, req_.block_size, req_.queue_depth,
-                                       req_.fsync != SyncMode::None, plan_.dst_offset);
+    nbd_ = std::make_unique<NbdCopier>(plan_.src, plan_.dst, req_.block_size, req_.queue_depth);
   path_ = kNbd;
   uint64_t frontier = pos;
   bool stop = false;
@@ -304,7 +340,12 @@ uint64_t CopyLoop::done_edge(uint64_t src_pos, uint64_t length) const {
 
 bool CopyLoop::checkpoint_at(uint64_t edge_rel) {
   ProgressMeter& meter = control_.meter;
-  if (!plan_.backward) completed_rel_ = edge_rel;
+  if (!plan_.backward) {
+    completed_rel_ = edge_rel;
+    read_behind_.reached(plan_.src_offset + edge_rel);
+    writeback_error_ = write_behind_.reached(plan_.dst_offset + edge_rel);
+    if (!writeback_error_.ok()) return !(stopped_ = true);
+  }
   meter.reach(plan_.backward ? plan_.length - edge_rel : edge_rel);
   const auto now = ProgressMeter::Clock::now();
   meter.sample(now);

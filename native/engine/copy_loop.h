@@ -13,6 +13,7 @@
 #include "control.h"
 #include "copy_plan.h"
 #include "nbd_copy.h"
+#include "page_cache.h"
 #include "request.h"
 #include "uring_copy.h"
 #include "zero_detect.h"
@@ -33,9 +34,14 @@ class CopyLoop : private ChunkHandler {
   // The path that moved most of the data ("reflink", "copy_file_range", ...).
   const char* backend_used() const;
 
+  // After the final flush: the job's pages leave the page cache (page_cache.h).
+  // A failed or cancelled job leaves them: it is usually resumed.
+  void release_cache();
+
  private:
   enum Path { kPread, kIoUring, kCopyFileRange, kNbd, kReflink, kPaths };
 
+  Status copy_extents();
   Status copy_extent(const Extent& extent);
   Status clone_aligned(uint64_t pos, uint64_t length, uint64_t* cloned_from, uint64_t* cloned_to);
   Status move(uint64_t pos, uint64_t length);
@@ -72,6 +78,9 @@ class CopyLoop : private ChunkHandler {
   std::vector<ZeroRun> runs_;  // sparse 'always': the runs of the chunk at hand
   std::unique_ptr<UringCopier> uring_;  // made on first use
   std::unique_ptr<NbdCopier> nbd_;      // made on first use
+  WriteBehind write_behind_;
+  ReadBehind read_behind_;
+  Status writeback_error_;              // from write_behind_: fails the job
   const uint64_t zero_block_;           // sparse 'always': detection unit, in destination blocks
   Path path_ = kPread;                  // what the running mover counts as
   uint64_t moved_[kPaths] = {};

@@ -60,8 +60,7 @@ Status ExtentWriter::write_run(uint64_t rel, std::vector<iovec> run) {
   written_ += landed;
   if (!s.ok()) return s;
   // Pieces arrive in order, so everything below here is written.
-  write_behind_->reached(options_.range.offset + rel + total);
-  return Status::Ok();
+  return write_behind_->reached(options_.range.offset + rel + total);
 }
 
 Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
@@ -74,6 +73,10 @@ Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
   return s;
 }
 
-Status ExtentWriter::finish() { return dst_.finish(options_.fsync); }
+Status ExtentWriter::finish() {
+  Status s = dst_.finish(options_.fsync);
+  if (s.ok()) write_behind_->finished(options_.range.offset + options_.range.length);
+  return s;
+}
 
 }  // namespace blockcopy

@@ -15,7 +15,7 @@
 #include "destination.h"
 #include "request.h"
 #include "status.h"
-#include "write_behind.h"
+#include "page_cache.h"
 
 namespace blockcopy {
 

@@ -20,7 +20,9 @@ Fault parse() {
   if (!spec) return f;
   const char* colon = std::strchr(spec, ':');
   if (!colon) return f;
-  f.op = std::strncmp(spec, "write", 5) == 0 ? FaultOp::Write : FaultOp::Read;
+  f.op = std::strncmp(spec, "writeback", 9) == 0 ? FaultOp::Writeback
+         : std::strncmp(spec, "write", 5) == 0   ? FaultOp::Write
+                                                 : FaultOp::Read;
   f.offset = std::strtoull(colon + 1, nullptr, 10);
   f.armed = true;
   return f;

@@ -10,7 +10,7 @@
 
 namespace blockcopy {
 
-enum class FaultOp { Read, Write };
+enum class FaultOp { Read, Write, Writeback };
 
 #ifdef BLOCKCOPY_FAULT_INJECTION
 // True when [offset, offset + length) of this operation must fail.

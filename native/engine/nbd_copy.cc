@@ -20,16 +20,14 @@ uint32_t one_request(const NbdExport* src, const NbdExport* dst, uint32_t block_
 }
 }  // namespace
 
-NbdCopier::NbdCopier(const Source& src, Destination& dst, uint32_t block_size, uint32_t depth, bool flushing,
-                     uint64_t dst_start)
+NbdCopier::NbdCopier(const Source& src, Destination& dst, uint32_t block_size, uint32_t depth)
     : src_(src),
       dst_(dst),
       src_nbd_(src.nbd()),
       dst_nbd_(dst.nbd()),
       chunk_(one_request(src.nbd(), dst.nbd(), block_size)),
       slots_(depth),
-      pool_(static_cast<size_t>(chunk_) * depth),
-      behind_(dst.fd(), flushing && !dst.nbd() && dst.info().type == FileType::Regular, dst_start) {
+      pool_(static_cast<size_t>(chunk_) * depth) {
   for (uint32_t i = 0; i < depth && pool_.ok(); i++) slots_[i].buf = pool_.data() + static_cast<size_t>(i) * chunk_;
 }
 
@@ -93,7 +91,6 @@ void NbdCopier::on_write(Slot& slot, uint32_t length, const Status& s, ChunkHand
 void NbdCopier::finish(Slot& slot) {
   slot.state = State::Idle;
   order_.done(slot.seq);
-  behind_.reached(order_.frontier() + delta_);
 }
 
 Status NbdCopier::copy(uint64_t src_pos, uint64_t length, uint64_t dst_pos, ChunkHandler& handler, uint64_t* frontier,

@@ -14,16 +14,12 @@
 #include "chunk_order.h"
 #include "destination.h"
 #include "source.h"
-#include "write_behind.h"
 
 namespace blockcopy {
 
 class NbdCopier {
  public:
-  // `flushing`: the job ends with a flush, so writeback of a local
-  // destination is started as the data lands from `dst_start` on
-  // (write_behind.h), as nbdcopy does.
-  NbdCopier(const Source& src, Destination& dst, uint32_t block_size, uint32_t depth, bool flushing, uint64_t dst_start);
+  NbdCopier(const Source& src, Destination& dst, uint32_t block_size, uint32_t depth);
 
   // Copies [src_pos, src_pos + length) to dst_pos, ascending. `*frontier`:
   // the lowest source offset not yet written, exact whatever order replies
@@ -57,7 +53,6 @@ class NbdCopier {
   uint32_t chunk_;
   std::vector<Slot> slots_;
   AlignedBuffer pool_;  // one chunk per slot, page-aligned
-  WriteBehind behind_;
 
   ChunkOrder order_;
   uint64_t delta_ = 0;
