@@ -122,7 +122,7 @@ export function qemuImgFrom(format) {
 export function nbdcopy(label, from = (src) => [src]) {
   return {
     id: `nbdcopy:${label}`,
-    label: `nbdcopy ${label}`,
+    label: `nbdcopy ${label}`.trim(),
     available: () => has('nbdcopy') || 'nbdcopy not installed (apt-get install libnbd-bin)',
     run: (src, dst, { timeoutMs }) => run('nbdcopy', ['--flush', '--', ...from(src), dst], { timeoutMs }),
   };

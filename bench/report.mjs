@@ -9,22 +9,26 @@ function mib(bytes) {
   return bytes === null || bytes === undefined ? '' : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
-/** Markdown table of one scenario: median, min/max, throughput, allocation, ratio to blockcopy's best. */
+/**
+ * Markdown table of one scenario: median, min/max, throughput, allocation,
+ * what stayed in the page cache (destination, plus the source when it was
+ * cold before), ratio to blockcopy's best.
+ */
 export function table(s) {
   const rows = [
-    '| contender | median s | min–max s | MB/s | CPU s | dst allocated | × blockcopy best |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| contender | median s | min–max s | MB/s | CPU s | dst allocated | left in cache | × blockcopy best |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const c of s.contenders) {
     if (!c.stats) {
-      rows.push(`| ${c.label} | ${c.skipped ?? c.error ?? 'no result'} | | | | | |`);
+      rows.push(`| ${c.label} | ${c.skipped ?? c.error ?? 'no result'} | | | | | | |`);
       continue;
     }
     const { min, median, max } = c.stats;
     const ratio = s.bestBlockcopy ? (median / s.bestBlockcopy).toFixed(2) : '';
     const note = c.note ? ` (${c.note})` : '';
     rows.push(
-      `| ${c.label}${note} | ${fmt(median)} | ${fmt(min)}–${fmt(max)} | ${(s.size / median / MB).toFixed(0)} | ${c.cpu ? fmt(c.cpu.median) : ''} | ${mib(c.allocated)} | ${ratio} |`,
+      `| ${c.label}${note} | ${fmt(median)} | ${fmt(min)}–${fmt(max)} | ${(s.size / median / MB).toFixed(0)} | ${c.cpu ? fmt(c.cpu.median) : ''} | ${mib(c.allocated)} | ${mib(c.cachedAfter)} | ${ratio} |`,
     );
   }
   return rows.join('\n');

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { summarize, timeOnce } from './measure.mjs';
 import { svg, table } from './report.mjs';
 import { scenarios } from './scenarios.mjs';
-import { allocatedBytes, dropCaches, machine, readWhole, syncAll } from './system.mjs';
+import { allocatedBytes, cachedBytes, dropCaches, machine, readWhole, syncAll } from './system.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -77,6 +77,9 @@ async function race(scenario) {
         if (extra?.simulatedSeconds) seconds = extra.simulatedSeconds;
         e.samples.push(seconds);
         e.allocated = allocatedBytes(dst);
+        // What the run left in the page cache: the destination, and a source that was cold before.
+        const cached = [cachedBytes(dst), scenario.cache === 'cold' ? cachedBytes(src) : 0];
+        if (!cached.includes(null)) (e.cached ??= []).push(cached[0] + cached[1]);
         if (extra?.backend) e.backend = extra.backend;
         if (extra?.cpuSeconds !== undefined) (e.cpu ??= []).push(extra.cpuSeconds);
         process.stdout.write(`  ${e.label}: ${seconds.toFixed(3)} s\n`);
@@ -88,9 +91,10 @@ async function race(scenario) {
   }
   fs.rmSync(dst, { force: true });
   await server?.close();
-  const contenders = entries.map(({ c, samples, cpu, ...rest }) => ({
+  const contenders = entries.map(({ c, samples, cpu, cached, ...rest }) => ({
     ...rest,
     ...(cpu ? { cpu: summarize(cpu) } : {}),
+    ...(cached ? { cachedAfter: summarize(cached).median } : {}),
     ...(rest.backend ? { label: `${rest.label} [${rest.backend}]` } : {}),
     samples,
     stats: summarize(samples),

@@ -79,6 +79,7 @@ const everyone = (extra = [], ddContender = dd()) => [
   blockcopyApi('auto'),
   blockcopyCli(),
   ...extra,
+  nbdcopy(''),
   ddContender,
   cp(),
   qemuImg(),
@@ -128,6 +129,7 @@ export function scenarios(quick) {
       cache: 'warm',
       contenders: [
         blockcopyApi("sparse: 'always'", { sparse: 'always' }),
+        nbdcopy('(detects zeroes)'),
         cp(['--sparse=always']),
         dd(['conv=sparse']),
         qemuImg(['-S', '4k']),

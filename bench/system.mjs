@@ -57,6 +57,12 @@ export function allocatedBytes(file) {
   }
 }
 
+/** Bytes of `file` in the page cache (fincore, util-linux); null when it cannot tell. */
+export function cachedBytes(file) {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : null;
+}
+
 export function readWhole(file) {
   spawnSync('cat', [file], { stdio: ['ignore', 'ignore', 'ignore'] });
 }
