@@ -83,8 +83,9 @@ describe('what is not dropped, and other writers', () => {
     expect(sha256(dst)).toBe(sha256(src, 40 * MiB, 40 * MiB));
   });
 
-  it('a received image written with fsync leaves the cache as it lands', async () => {
+  it('an image sent from a cold file and received with fsync leaves neither in the cache', async () => {
     const dst = tmp.file('received');
+    dropCache(src);
     const { client, server, close } = await socketPair();
     try {
       await Promise.all([bc.send(src, client).done, bc.receive(server, dst, { fsync: 'full' }).done]);
@@ -92,6 +93,18 @@ describe('what is not dropped, and other writers', () => {
       close();
     }
     expect(cachedBytes(dst)).toBeLessThan(LEFT);
+    expect(cachedBytes(src)).toBeLessThan(LEFT);
     expect(sha256(dst)).toBe(srcHash);
+  });
+
+  it('an image sent from a cached file stays cached', async () => {
+    warm(src);
+    const { client, server, close } = await socketPair();
+    try {
+      await Promise.all([bc.send(src, client).done, bc.receive(server, tmp.file('received-warm')).done]);
+    } finally {
+      close();
+    }
+    expect(cachedBytes(src)).toBeGreaterThan(SIZE - LEFT);
   });
 });

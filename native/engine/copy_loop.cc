@@ -26,12 +26,11 @@ constexpr uint64_t kRequestsPerSecond = 32;
 
 uint64_t detection_block(const FileInfo& dst) { return std::max<uint64_t>(dst.block_size, 4096); }
 
-// The page cache is kept small (page_cache.h) for a local file or device
-// read or written through the cache in ascending order. A copy within one
-// file is left alone: its source pages are its destination's.
-bool cache_kept(const FileInfo& info, bool nbd, const CopyRequest& req, const CopyPlan& plan) {
-  const bool local = !nbd && (info.type == FileType::Regular || info.type == FileType::BlockDevice);
-  return local && !req.direct && !plan.backward && !plan.same;
+// The page cache is kept small (page_cache.h) for an end read or written in
+// ascending order. A copy within one file is left alone: its source pages
+// are its destination's.
+bool cache_kept(const FileInfo& info, const CopyRequest& req, const CopyPlan& plan) {
+  return through_page_cache(info, req.direct) && !plan.backward && !plan.same;
 }
 
 // Only a job that flushes at the end writes behind: waiting for the disk
@@ -57,8 +56,8 @@ CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& ba
       control_(control),
       sink_(sink),
       buffer_(req.block_size),
-      write_behind_(plan.dst.fd(), flushing(req) && cache_kept(plan.dst.info(), plan.dst.nbd(), req, plan), plan.dst_offset),
-      read_behind_(plan.src.fd(), cache_kept(plan.src.info(), plan.src.nbd(), req, plan), plan.src_offset,
+      write_behind_(plan.dst.fd(), flushing(req) && cache_kept(plan.dst.info(), req, plan), plan.dst_offset),
+      read_behind_(plan.src.fd(), cache_kept(plan.src.info(), req, plan), plan.src_offset,
                    plan.src_offset + plan.length, plan.src.info().size, read_span(req)),
       zero_block_(detection_block(plan.dst.info())) {
   next_report_ = control_.meter.started() + std::chrono::milliseconds(req.progress_delay_ms);

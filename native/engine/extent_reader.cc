@@ -18,6 +18,8 @@ Status ExtentReader::open(const Target& target, const ReaderOptions& options) {
   if (s.ok()) s = source_.extents(options.offset, length_, options.sparse, &extents_);
   if (!s.ok()) return s;
   data_bytes_ = blockcopy::data_bytes(extents_);
+  read_behind_.emplace(source_.fd(), through_page_cache(source_.info(), false), options.offset, options.offset + length_,
+                       source_.info().size, options.piece);
   return Status::Ok();
 }
 
@@ -37,11 +39,13 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
       if (!s.ok()) return s;
       within_ += n;
     }
+    read_behind_->reached(extent.offset + within_);
     if (within_ == extent.length) {
       index_++;
       within_ = 0;
     }
   }
+  if (index_ == extents_.size()) read_behind_->finished();
   return Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 
 #include "checksum.h"
 #include "extent_map.h"
+#include "page_cache.h"
 #include "request.h"
 #include "source.h"
 #include "status.h"
@@ -54,6 +55,7 @@ class ExtentReader {
   uint64_t within_ = 0;  // bytes of it already handed out
   std::vector<ZeroRun> runs_;
   ImageChecksum sum_;
+  std::optional<ReadBehind> read_behind_;  // an image sent from a cold file leaves the cache as it goes
 };
 
 }  // namespace blockcopy

@@ -13,7 +13,8 @@ Status ExtentWriter::open(const Target& target, const WriterOptions& options) {
     dst_.abandon();
     return s;
   }
-  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None && !dst_.nbd(), options.range.offset);
+  write_behind_.emplace(dst_.fd(), options.fsync != SyncMode::None && through_page_cache(dst_.info(), false),
+                        options.range.offset);
   return Status::Ok();
 }
 

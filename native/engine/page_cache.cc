@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <vector>
 
@@ -22,9 +23,11 @@ namespace {
 constexpr uint64_t kInFlight = 32ull << 20;
 // A source is looked at in windows this big.
 constexpr uint64_t kReadWindow = 8ull << 20;
-// The kernel's readahead runs ahead of our reads; a window it has already
-// pulled in must not count as "cached before the job".
-constexpr uint64_t kReadaheadMargin = 16ull << 20;
+// The kernel's readahead runs ahead of our reads, up to twice the device's
+// read_ahead_kb (the next window starts while the last is read; 8 MiB here);
+// a window it has already pulled in must not count as "cached before the job".
+// Misjudging only leaves a window cached.
+constexpr uint64_t kReadaheadMargin = 32ull << 20;
 
 // cachestat(2), Linux 6.5: how much of a range is cached, without a mapping
 // and in time that grows with what is cached, not with the range.
@@ -39,13 +42,15 @@ struct Cachestat {
 // Whether any page of [start, end) is in the page cache. When neither way
 // can tell, "yes": leaving a page in the cache is always safe.
 bool any_cached(int fd, uint64_t start, uint64_t end) {
-  static bool no_cachestat = false;
-  if (!no_cachestat) {
+  static std::atomic<bool> no_cachestat{false};  // jobs on several threads ask
+  if (!no_cachestat.load(std::memory_order_relaxed)) {
     CachestatRange range{start, end - start};
     Cachestat stat{};
     if (syscall(kCachestatSyscall, fd, &range, &stat, 0) == 0) return stat.nr_cache > 0;
-    if (errno != ENOSYS) return true;
-    no_cachestat = true;  // an older kernel: mincore over a mapping, as nbdcopy does
+    // An older kernel (ENOSYS), or a seccomp profile that does not know the call (EPERM):
+    // mincore over a mapping, as nbdcopy does.
+    if (errno != ENOSYS && errno != EPERM) return true;
+    no_cachestat.store(true, std::memory_order_relaxed);
   }
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   const uint64_t at = start / page * page;

@@ -10,9 +10,16 @@
 #include <cstdint>
 #include <deque>
 
+#include "file.h"
 #include "status.h"
 
 namespace blockcopy {
+
+// What reads and writes through the page cache: a local file or device (an
+// NBD end is someone else's cache), when not opened for direct I/O.
+inline bool through_page_cache(const FileInfo& info, bool direct) {
+  return !direct && (info.type == FileType::Regular || info.type == FileType::BlockDevice);
+}
 
 // Writeback of the destination starts in windows at least this big: long
 // sequential writes for the device, started early enough to overlap the
