@@ -343,7 +343,10 @@ bool CopyLoop::checkpoint_at(uint64_t edge_rel) {
     completed_rel_ = edge_rel;
     read_behind_.reached(plan_.src_offset + edge_rel);
     writeback_error_ = write_behind_.reached(plan_.dst_offset + edge_rel);
-    if (!writeback_error_.ok()) return !(stopped_ = true);
+    if (!writeback_error_.ok()) {
+      stopped_ = true;  // run() returns the error
+      return false;
+    }
   }
   meter.reach(plan_.backward ? plan_.length - edge_rel : edge_rel);
   const auto now = ProgressMeter::Clock::now();

@@ -109,7 +109,7 @@ Status WriteBehind::settle_oldest() {
 
 void WriteBehind::finished(uint64_t end) {
   if (!enabled_ || end <= settled_) return;
-  drop(fd_, settled_, end);  // on disk after a flush; without one the kernel writes back what is still dirty
+  drop(fd_, settled_, end);  // on disk: the flush is done
   in_flight_.clear();
   in_flight_bytes_ = 0;
   settled_ = started_ = end;
