@@ -20,30 +20,21 @@ Deliver deliver_value(std::function<Napi::Value(Napi::Env)> make) {
   return [make = std::move(make)](Napi::Env env, Napi::Function callback) { callback.Call({env.Null(), make(env)}); };
 }
 
-void free_bytes(std::vector<StreamItem>& items) {
-  for (StreamItem& item : items) {
-    std::free(item.bytes);
-    item.bytes = nullptr;
-  }
-}
-
 // Data is copied into memory V8 owns. A Buffer over our own memory would be
 // freed by its own Node cleanup hook when a worker thread is terminated, and
 // such hooks can run before ours, while a write stream's engine thread is
 // still writing that Buffer's bytes (AddressSanitizer saw it: a piped read
 // into write stream). V8's memory lives until the isolate goes, after every
 // cleanup hook, so a write in progress always reads what it was given.
-Napi::Array items_to_js(Napi::Env env, std::vector<StreamItem>& items) {
+Napi::Array items_to_js(Napi::Env env, const std::vector<StreamItem>& items) {
   Napi::Array array = Napi::Array::New(env, items.size());
   for (size_t i = 0; i < items.size(); i++) {
-    StreamItem& item = items[i];
+    const StreamItem& item = items[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("type", item.data ? "data" : "hole");
     o.Set("offset", static_cast<double>(item.offset));
     if (item.data) {
       o.Set("data", Napi::Buffer<unsigned char>::Copy(env, item.bytes, item.length));
-      std::free(item.bytes);
-      item.bytes = nullptr;
     } else {
       o.Set("length", static_cast<double>(item.length));
     }
@@ -95,17 +86,30 @@ Napi::Value NativeReader::Open(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One read at a time: the items' bytes live in the reader's batch buffer,
+// which the next read refills. The delivery holds the reader, so a close()
+// that follows cannot free that buffer before the bytes are copied.
 Napi::Value NativeReader::Read(const Napi::CallbackInfo& info) {
+  if (*reading_) {
+    Napi::Error::New(info.Env(), "NativeReader.read() called while a read is in progress").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  *reading_ = true;
   auto reader = reader_;
   const size_t max = static_cast<size_t>(info[0].As<Napi::Number>().Uint32Value());
-  worker_->post(info.Env(), info[1].As<Napi::Function>(), [reader, max]() -> Deliver {
+  worker_->post(info.Env(), info[1].As<Napi::Function>(), [reader, max, reading = reading_]() -> Deliver {
     auto items = std::make_shared<std::vector<StreamItem>>();
     Status s = reader->next(max, items.get());
     if (!s.ok()) {
-      free_bytes(*items);
-      return deliver_error(s);
+      return [s, reading](Napi::Env env, Napi::Function callback) {
+        *reading = false;
+        callback.Call({status_to_js(env, s)});
+      };
     }
-    return deliver_value([items](Napi::Env env) { return items_to_js(env, *items); });
+    return [items, reader, reading](Napi::Env env, Napi::Function callback) {
+      *reading = false;
+      callback.Call({env.Null(), items_to_js(env, *items)});
+    };
   });
   return info.Env().Undefined();
 }

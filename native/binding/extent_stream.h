@@ -28,6 +28,7 @@ class NativeReader : public Napi::ObjectWrap<NativeReader> {
   Target target_;
   ReaderOptions options_;
   std::shared_ptr<ExtentReader> reader_;  // used only on the worker's thread once open
+  std::shared_ptr<bool> reading_ = std::make_shared<bool>(false);  // JS thread only: a read is posted and not yet delivered
   std::shared_ptr<Worker> worker_;
 };
 

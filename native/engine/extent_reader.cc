@@ -1,8 +1,6 @@
 #include "extent_reader.h"
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
 namespace blockcopy {
 
@@ -23,7 +21,22 @@ Status ExtentReader::open(const Target& target, const ReaderOptions& options) {
   return Status::Ok();
 }
 
+Status ExtentReader::make_room(size_t max) {
+  const size_t need = max * options_.piece;
+  if (batch_ && batch_->size() >= need) return Status::Ok();
+  batch_ = std::make_unique<AlignedBuffer>(need);
+  if (!batch_->ok()) {
+    batch_.reset();
+    return Status::Sys(ENOMEM, "malloc", Side::None);
+  }
+  return Status::Ok();
+}
+
 Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
+  Status room = make_room(max);
+  if (!room.ok()) return room;
+  // Each data piece takes the next `piece` bytes of the batch; holes take none.
+  unsigned char* free_space = batch_->data();
   while (out->size() < max && index_ < extents_.size()) {
     const Extent& extent = extents_[index_];
     const uint64_t at = extent.offset + within_;
@@ -35,8 +48,9 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
       // Pieces end on the piece grid of the image, so a reader and a writer agree on them.
       const uint64_t rel = at - options_.offset;
       const uint64_t n = std::min(left, options_.piece - rel % options_.piece);
-      Status s = read_piece(at, n, out);
+      Status s = read_piece(at, n, free_space, out);
       if (!s.ok()) return s;
+      free_space += n;
       within_ += n;
     }
     read_behind_->reached(extent.offset + within_);
@@ -49,35 +63,21 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
   return Status::Ok();
 }
 
-Status ExtentReader::read_piece(uint64_t at, uint64_t n, std::vector<StreamItem>* out) {
-  auto* buf = static_cast<unsigned char*>(std::malloc(n ? n : 1));
-  if (!buf) return Status::Sys(ENOMEM, "malloc", Side::None);
+Status ExtentReader::read_piece(uint64_t at, uint64_t n, unsigned char* buf, std::vector<StreamItem>* out) {
   Status s = source_.read(buf, n, at);
+  if (!s.ok()) return s;
   const uint64_t rel = at - options_.offset;
-  if (s.ok() && options_.sparse != SparseMode::Always) {
+  if (options_.sparse != SparseMode::Always) {
     sum_.update(rel, buf, n);
     out->push_back({true, rel, n, buf});
     return Status::Ok();
   }
-  // Runs of zero blocks become holes, runs of data items of their own.
-  if (s.ok()) split_zero_runs(buf, n, rel, kZeroBlock, &runs_);
-  for (size_t i = 0; s.ok() && i < runs_.size(); i++) {
-    const ZeroRun& run = runs_[i];
-    if (run.zero)
-      out->push_back({false, rel + run.offset, run.length, nullptr});
-    else
-      s = add_data(buf + run.offset, rel + run.offset, run.length, out);
+  // Runs of zero blocks become holes, runs of data items of their own (views into buf).
+  split_zero_runs(buf, n, rel, kZeroBlock, &runs_);
+  for (const ZeroRun& run : runs_) {
+    if (!run.zero) sum_.update(rel + run.offset, buf + run.offset, run.length);
+    out->push_back({!run.zero, rel + run.offset, run.length, run.zero ? nullptr : buf + run.offset});
   }
-  std::free(buf);
-  return s;
-}
-
-Status ExtentReader::add_data(const unsigned char* bytes, uint64_t rel, uint64_t n, std::vector<StreamItem>* out) {
-  auto* copy = static_cast<unsigned char*>(std::malloc(n));
-  if (!copy) return Status::Sys(ENOMEM, "malloc", Side::None);
-  std::memcpy(copy, bytes, n);
-  sum_.update(rel, copy, n);
-  out->push_back({true, rel, n, copy});
   return Status::Ok();
 }
 

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "aligned_buffer.h"
 #include "checksum.h"
 #include "extent_map.h"
 #include "page_cache.h"
@@ -21,7 +23,7 @@ struct StreamItem {
   bool data = false;
   uint64_t offset = 0;  // relative to the start of the range (the image's offset)
   uint64_t length = 0;
-  unsigned char* bytes = nullptr;  // data only: malloc'd, owned by whoever holds the item
+  const unsigned char* bytes = nullptr;  // data only: inside the reader's batch buffer (next() says how long)
 };
 
 // Set in full by the binding (request.h says why).
@@ -40,12 +42,15 @@ class ExtentReader {
   // The checksum of every data item handed out so far (docs/stream-format.md).
   uint64_t checksum() const { return sum_.value(); }
 
-  // Up to `max` items into `out`; none means the range is done.
+  // Up to `max` items into `out`; none means the range is done. Their bytes
+  // live in one buffer the reader reuses: valid until the next call to next().
+  // (A fresh allocation per piece cost more than the copy itself: every page
+  // of it faulted in, zeroed, and went back to the system when freed.)
   Status next(size_t max, std::vector<StreamItem>* out);
 
  private:
-  Status read_piece(uint64_t at, uint64_t n, std::vector<StreamItem>* out);
-  Status add_data(const unsigned char* bytes, uint64_t rel, uint64_t n, std::vector<StreamItem>* out);
+  Status read_piece(uint64_t at, uint64_t n, unsigned char* buf, std::vector<StreamItem>* out);
+  Status make_room(size_t max);
 
   Source source_;
   ReaderOptions options_;
@@ -54,6 +59,7 @@ class ExtentReader {
   size_t index_ = 0;     // current extent
   uint64_t within_ = 0;  // bytes of it already handed out
   std::vector<ZeroRun> runs_;
+  std::unique_ptr<AlignedBuffer> batch_;  // room for `max` pieces; refilled by every next()
   ImageChecksum sum_;
   std::optional<ReadBehind> read_behind_;  // an image sent from a cold file leaves the cache as it goes
 };
