@@ -34,11 +34,14 @@ export function engineCopyTargets(src: Target, dst: Target, s: CopySettings): [E
 }
 
 export interface NativeError {
-  kind: 'system' | 'invalid' | 'range';
+  /** 'coded': a code of its own (a broken stream, a checksum); 'remote': what the other end of a stream reported. */
+  kind: 'system' | 'invalid' | 'range' | 'coded' | 'remote';
   errno: number;
   syscall: string;
   side: 'source' | 'destination' | null;
   detail: string;
+  /** 'coded' and 'remote' only. */
+  code?: string;
 }
 
 export interface NativeOutcome extends Progress {
@@ -114,6 +117,37 @@ export interface NativeMeter {
   snapshot(): Progress;
 }
 
+/** One image into or out of a descriptor, moved by the engine (frame_sender.h, frame_receiver.h). */
+export interface NativeTransfer {
+  progress(): Progress;
+  cancel(): void;
+}
+
+export interface NativeTransferOutcome extends Progress {
+  ending: 'completed' | 'cancelled' | 'failed';
+  error?: NativeError;
+  /** 16 hex digits: the END frame's. */
+  checksum: string;
+  /** The image's name, as its BEGIN frame gave it (receive). */
+  name: string;
+  /** The sender stopped between frames: an ERROR frame may still follow. */
+  betweenFrames: boolean;
+}
+
+type TransferEvent = (kind: 'progress' | 'end', payload: Progress | NativeTransferOutcome) => void;
+
+/** The stream format's numbers, as the engine states them. */
+export interface StreamFormatNumbers {
+  magic: Buffer;
+  version: number;
+  prefaceBytes: number;
+  headerBytes: number;
+  maxData: number;
+  maxName: number;
+  maxCode: number;
+  maxMessage: number;
+}
+
 interface Addon {
   copySync(
     src: EngineTarget,
@@ -133,6 +167,25 @@ interface Addon {
     opts: EngineCopyOptions,
     onEvent: (kind: 'progress' | 'end', payload: Progress | NativeOutcome) => void,
   ) => NativeCopy;
+  NativeTransfer: {
+    new (
+      kind: 'send',
+      fd: number,
+      target: EngineTarget,
+      options: EngineReaderOptions,
+      extra: { name: string; progressInterval: number },
+      onEvent: TransferEvent,
+    ): NativeTransfer;
+    new (
+      kind: 'receive',
+      fd: number,
+      target: EngineTarget,
+      options: Omit<EngineWriterOptions, 'length'> & { length: 0 },
+      extra: { progressInterval: number; idleTimeout: number; trailingGrace: number },
+      onEvent: TransferEvent,
+    ): NativeTransfer;
+  };
+  streamFormat: StreamFormatNumbers;
 }
 
 export const addon = load(path.join(__dirname, '..')) as Addon;

@@ -1,11 +1,12 @@
 // What `npm run test:valgrind` runs under valgrind: a little of everything the
 // addon does (sync and async copies, cancel, a queue, extents, a stream round
-// trip, a failing open), small enough to finish in a few minutes there.
+// trip, the engine's own send and receive on a file, a failing open), small enough to finish in a few minutes there.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pipeline } = require('node:stream/promises');
 const bc = require(path.join(__dirname, '..', 'dist', 'index.js'));
+const descriptor = require(path.join(__dirname, '..', 'dist', 'stream', 'descriptor.js'));
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blockcopy-valgrind-'));
@@ -29,6 +30,15 @@ async function main() {
     const reader = bc.createExtentReadStream(src);
     const { size } = await reader.ready();
     await pipeline(reader, bc.encode({ size }), bc.decode(), bc.createExtentWriteStream(path.join(dir, 'f')));
+    // blockcopy send > file, then blockcopy recv < file: the engine frames and parses.
+    const stream = path.join(dir, 'stream');
+    const out = fs.openSync(stream, 'w');
+    await descriptor.sendToDescriptor(src, out, { sparse: 'always' });
+    fs.closeSync(out);
+    const input = fs.openSync(stream, 'r');
+    await descriptor.receiveFromDescriptor(input, path.join(dir, 'g'));
+    fs.closeSync(input);
+    if (!fs.readFileSync(path.join(dir, 'g')).equals(fs.readFileSync(src))) throw new Error('recv wrote other bytes');
     console.log('workload done');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

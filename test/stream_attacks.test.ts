@@ -5,10 +5,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TransferJob } from '../dist/index';
 import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, sha256, socketPair } from './helpers';
+import { afterBegin, beginFrame, frame, preface, wire } from './stream_helpers';
 
 const tmp = scratch('stream-attacks');
 afterAll(() => tmp.cleanup());
@@ -23,40 +24,6 @@ async function failure(job: PromiseLike<unknown>): Promise<Error & { code?: stri
 }
 
 /** The wire bytes of an image, as `blockcopy send` writes them into a pipe. */
-async function wire(file: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await bc.send(file, new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
-  return Buffer.concat(chunks);
-}
-
-const PREFACE = 16;
-const HEADER = 12;
-/** Where the first frame after BEGIN starts in a stream made by wire(). */
-function afterBegin(bytes: Buffer): number {
-  return PREFACE + HEADER + bytes.readUInt32LE(PREFACE);
-}
-
-function frame(type: number, id: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(HEADER);
-  h.writeUInt32LE(payload.length, 0);
-  h.writeUInt8(type, 4);
-  h.writeUInt32LE(id, 8);
-  return Buffer.concat([h, payload]);
-}
-
-function preface(): Buffer {
-  const p = Buffer.alloc(PREFACE);
-  Buffer.from('BLKCOPY\n', 'latin1').copy(p);
-  p.writeUInt32LE(1, 8);
-  return p;
-}
-
-function beginFrame(id: number, size: number): Buffer {
-  const p = Buffer.alloc(18);
-  p.writeBigUInt64LE(BigInt(size), 0);
-  return frame(1, id, p);
-}
-
 describe('one job per target, for receivers too', () => {
   it('two transfers into one file on one Connection: the second is refused with EBUSY, the first is exact', async () => {
     const a = tmp.file('one-a.img');

@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { copy } from '../copy';
 import { extents } from '../extents';
 import { afterEnd } from '../stream/errors';
+import { isEngineDescriptor, receiveFromDescriptor, sendToDescriptor } from '../stream/descriptor';
 import { receive, send } from '../stream/one_image';
 import { BACKEND_NAMES, IMAGE_FORMATS, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
@@ -222,12 +223,13 @@ async function sendCommand(args: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('send expects one FILE');
   if (process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
-  const job = send(positionals[1]!, process.stdout, {
+  const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
     name: values.name ?? '',
-    end: false,
-  });
+  };
+  // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
+  const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, end: false });
   return watch(job, {
     ...shown,
     jsonOut: process.stderr,
@@ -241,23 +243,29 @@ async function recvCommand(args: string[]): Promise<number> {
   if (values.help) return printHelp('recv');
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
   const shown = display(values);
-  const job = receive(process.stdin, positionals[1]!, {
+  const options = {
     fsync: syncMode(values),
     format: choice(values['dst-format'], '--dst-format', IMAGE_FORMATS) ?? 'raw',
-  });
-  void job.done.catch(() => process.stdin.destroy());
+  };
+  // Done once the image is in, even if the sender (ssh, say) keeps the pipe open;
+  // but bytes after the image's END mean the input was not what it claimed.
+  // From a pipe or a file the engine reads the frames itself; a socket goes through receive().
+  const native = isEngineDescriptor(STDIN);
+  const job = native ? receiveFromDescriptor(STDIN, positionals[1]!, { ...options, trailingGrace: TRAILING_GRACE_MS }) : receive(process.stdin, positionals[1]!, options);
+  if (!native) void job.done.catch(() => process.stdin.destroy());
   return watch(job, {
     ...shown,
     jsonOut: process.stdout,
-    // Done once the image is in, even if the sender (ssh, say) keeps the pipe open;
-    // but bytes after the image's END mean the input was not what it claimed.
-    afterwards: () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
+    afterwards: native ? undefined : () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
       `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the destination is incomplete',
   });
 }
+
+const STDIN = 0;
+const STDOUT = 1;
 
 /** How long recv waits, once the image is in, for its input to end or show more bytes. */
 const TRAILING_GRACE_MS = 250;

@@ -5,7 +5,7 @@ import { claimDestination, spansChanged } from '../claims';
 import { fromNative } from '../errors';
 import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeReader, type NativeWriter, type StreamItem } from '../native';
 import { engineTarget } from '../nbd';
-import { checkReadStreamArgs, checkWriteStreamArgs, ONE_CONNECTION, type WriteStreamChecked } from '../options';
+import { checkReadStreamArgs, checkWriteStreamArgs, ONE_CONNECTION, type ReadStreamChecked, type WriteStreamChecked } from '../options';
 import { SPARSE_MODES, SYNC_MODES } from '../types';
 import type { ImageFormat, SparseMode, SyncMode, Target } from '../types';
 import { framePieces, MAX_DATA, StreamFormatError } from './format';
@@ -68,9 +68,7 @@ export class ExtentReadStream extends Readable {
     const checked = checkReadStreamArgs(target, options);
     this.#target = checked.target;
     // Data items no larger than a DATA frame takes, so they go on the wire as they are.
-    const native: EngineReaderOptions = { offset: checked.offset, sparse: SPARSE_MODES.indexOf(checked.sparse), piece: MAX_DATA };
-    if (checked.length !== undefined) native.length = checked.length;
-    this.#native = new addon.NativeReader(engineTarget(checked.target, checked.format, ONE_CONNECTION), native);
+    this.#native = new addon.NativeReader(engineTarget(checked.target, checked.format, ONE_CONNECTION), engineReaderOptions(checked));
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = [resolve, reject]));
     this.#ready.catch(() => {}); // also reported as the stream's 'error'
   }
@@ -168,23 +166,13 @@ export class ExtentWriteStream extends Writable {
 
   #open(size: number, callback: (error?: Error | null) => void): void {
     const c = this.#checked;
-    const truncate = c.truncate ?? (c.offset === 0 && c.dstSize === undefined);
+    const options = engineWriterOptions(c, size);
     // One job per target, as for copies: another job writing these bytes is refused before anything opens.
     try {
-      this.#release = claimDestination(this.#owner, c.target, spansChanged(c.offset, size, truncate, c.dstSize));
+      this.#release = claimDestination(this.#owner, c.target, spansChanged(c.offset, size, options.truncate, c.dstSize));
     } catch (error) {
       return callback(error as Error);
     }
-    const options: EngineWriterOptions = {
-      offset: c.offset,
-      length: size,
-      truncate,
-      targetIsZero: c.targetIsZero,
-      overwrite: c.overwrite,
-      force: c.force,
-      fsync: SYNC_MODES.indexOf(c.fsync),
-    };
-    if (c.dstSize !== undefined) options.dstSize = c.dstSize;
     this.#tally = this.#placedBy ?? new ImageTally(size, false);
     this.#native = new addon.NativeWriter(engineTarget(c.target, c.format, ONE_CONNECTION), options);
     this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));
@@ -257,6 +245,28 @@ export class ExtentWriteStream extends Writable {
     if (this.#native) this.#native.close(error !== null, done);
     else done();
   }
+}
+
+/** How the engine writes an image of `size` bytes by these options. */
+export function engineWriterOptions(c: WriteStreamChecked, size: number): EngineWriterOptions & { truncate: boolean } {
+  const options = {
+    offset: c.offset,
+    length: size,
+    // A whole image written from the start replaces the file, unless told otherwise.
+    truncate: c.truncate ?? (c.offset === 0 && c.dstSize === undefined),
+    targetIsZero: c.targetIsZero,
+    overwrite: c.overwrite,
+    force: c.force,
+    fsync: SYNC_MODES.indexOf(c.fsync),
+  };
+  return c.dstSize === undefined ? options : { ...options, dstSize: c.dstSize };
+}
+
+/** How the engine reads an image by these options, in pieces a DATA frame carries. */
+export function engineReaderOptions(c: ReadStreamChecked): EngineReaderOptions {
+  const options: EngineReaderOptions = { offset: c.offset, sparse: SPARSE_MODES.indexOf(c.sparse), piece: MAX_DATA };
+  if (c.length !== undefined) options.length = c.length;
+  return options;
 }
 
 export function createExtentReadStream(target: Target, options?: ExtentReadStreamOptions): ExtentReadStream {

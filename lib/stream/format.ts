@@ -3,18 +3,20 @@
 // Every length is checked against its frame type's limit before the payload
 // is buffered, so a decoder holds at most one frame whatever it is fed.
 
-import type { StreamItem } from '../native';
+import { addon, type StreamItem } from '../native';
 
-export const MAGIC = Buffer.from('BLKCOPY\n', 'latin1');
-export const VERSION = 1;
-export const PREFACE_BYTES = 16;
-export const HEADER_BYTES = 12;
+// The numbers are the engine's (native/engine/frame_format.h): it speaks the same format on descriptors.
+const numbers = addon.streamFormat;
+export const MAGIC = numbers.magic;
+export const VERSION = numbers.version;
+export const PREFACE_BYTES = numbers.prefaceBytes;
+export const HEADER_BYTES = numbers.headerBytes;
 /** Largest data payload in one DATA frame. */
-export const MAX_DATA = 256 * 1024;
+export const MAX_DATA = numbers.maxData;
 /** Longest transfer name, in bytes of UTF-8. */
-export const MAX_NAME = 1024;
-const MAX_CODE = 64;
-const MAX_MESSAGE = 4096;
+export const MAX_NAME = numbers.maxName;
+const MAX_CODE = numbers.maxCode;
+const MAX_MESSAGE = numbers.maxMessage;
 
 export const enum FrameType {
   Begin = 1,

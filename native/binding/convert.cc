@@ -38,6 +38,8 @@ const char* kind_name(ErrorKind k) {
     case ErrorKind::System: return "system";
     case ErrorKind::InvalidArg: return "invalid";
     case ErrorKind::OutOfRange: return "range";
+    case ErrorKind::Coded: return "coded";
+    case ErrorKind::Remote: return "remote";
     case ErrorKind::None: return "none";
   }
   return "none";
@@ -154,6 +156,7 @@ Napi::Object status_to_js(Napi::Env env, const Status& status) {
                 : status.side == Side::Destination ? Napi::Value(Napi::String::New(env, "destination"))
                                                    : env.Null());
   e.Set("detail", status.detail);
+  if (status.kind == ErrorKind::Coded || status.kind == ErrorKind::Remote) e.Set("code", status.code);
   return e;
 }
 

@@ -2,6 +2,8 @@
 // throttle and the progress counters. Everything here is safe from any thread.
 #pragma once
 
+#include <chrono>
+
 #include "cancel.h"
 #include "progress.h"
 #include "throttle.h"
@@ -24,6 +26,27 @@ class ProgressSink {
  public:
   virtual ~ProgressSink() = default;
   virtual bool report(const ProgressSnapshot& snapshot) = 0;
+};
+
+// When a running job reports: not before `delay_ms` after it started, then
+// every `interval_ms`. The meter's rate is sampled at every tick.
+class ReportSchedule {
+ public:
+  ReportSchedule(const ProgressMeter& meter, uint32_t delay_ms, uint32_t interval_ms)
+      : next_(meter.started() + std::chrono::milliseconds(delay_ms)), interval_(interval_ms) {}
+
+  // The job's thread, between pieces of work. A sink that answers false cancels.
+  void tick(CopyControl& control, ProgressSink* sink) {
+    const auto now = ProgressMeter::Clock::now();
+    control.meter.sample(now);
+    if (!sink || now < next_) return;
+    next_ = now + interval_;
+    if (!sink->report(control.meter.snapshot())) control.cancel.request();
+  }
+
+ private:
+  ProgressMeter::Clock::time_point next_;
+  std::chrono::milliseconds interval_;
 };
 
 }  // namespace blockcopy

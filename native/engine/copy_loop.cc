@@ -59,9 +59,8 @@ CopyLoop::CopyLoop(CopyPlan& plan, const CopyRequest& req, const BackendPlan& ba
       write_behind_(plan.dst.fd(), flushing(req) && cache_kept(plan.dst.info(), req, plan), plan.dst_offset),
       read_behind_(plan.src.fd(), cache_kept(plan.src.info(), req, plan), plan.src_offset,
                    plan.src_offset + plan.length, plan.src.info().size, read_span(req)),
-      zero_block_(detection_block(plan.dst.info())) {
-  next_report_ = control_.meter.started() + std::chrono::milliseconds(req.progress_delay_ms);
-}
+      zero_block_(detection_block(plan.dst.info())),
+      reports_(control.meter, req.progress_delay_ms, req.progress_interval_ms) {}
 
 uint64_t CopyLoop::resume_offset() const {
   // A backward copy finishes its top first; only the start of the range is certain.
@@ -349,12 +348,7 @@ bool CopyLoop::checkpoint_at(uint64_t edge_rel) {
     }
   }
   meter.reach(plan_.backward ? plan_.length - edge_rel : edge_rel);
-  const auto now = ProgressMeter::Clock::now();
-  meter.sample(now);
-  if (sink_ && now >= next_report_) {
-    next_report_ = now + std::chrono::milliseconds(req_.progress_interval_ms);
-    if (!sink_->report(meter.snapshot())) control_.cancel.request();
-  }
+  reports_.tick(control_, sink_);
   if (control_.cancel.requested()) stopped_ = true;
   return !stopped_;
 }

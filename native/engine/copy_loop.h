@@ -82,10 +82,10 @@ class CopyLoop : private ChunkHandler {
   ReadBehind read_behind_;
   Status writeback_error_;              // from write_behind_: fails the job
   const uint64_t zero_block_;           // sparse 'always': detection unit, in destination blocks
+  ReportSchedule reports_;
   Path path_ = kPread;                  // what the running mover counts as
   uint64_t moved_[kPaths] = {};
 
-  ProgressMeter::Clock::time_point next_report_;
   uint64_t completed_rel_ = 0;  // forward: range bytes done, contiguous from the start
   bool stopped_ = false;
 };

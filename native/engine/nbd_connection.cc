@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "descriptor_io.h"
 #include "nbd_protocol.h"
 
 namespace blockcopy {
@@ -130,16 +131,7 @@ Status NbdConnection::send_all(iovec* iov, int count) {
       if (errno == EAGAIN) return Status::Sys(ETIMEDOUT, "send", side_, "the NBD server stopped reading requests");
       return Status::Sys(errno, "send", side_);
     }
-    size_t left = static_cast<size_t>(n);
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      iov++;
-      count--;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    consume_iov(&iov, &count, static_cast<size_t>(n));
   }
   return Status::Ok();
 }
