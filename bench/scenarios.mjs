@@ -98,7 +98,7 @@ export function scenarios(quick) {
       title: `Dense ${label(denseSize)}, source in page cache, destination flushed`,
       ...denseImage,
       cache: 'warm',
-      contenders: everyone(),
+      contenders: everyone([blockcopySendRecv()]),
     },
     {
       id: 'dense-cold',
