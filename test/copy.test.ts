@@ -224,6 +224,28 @@ describe.each(cases)('%s copy, backend %s', (mode, backend) => {
     expect(sha256(into, 4196, 8 * MiB)).toBe(sha256(src, 100, 8 * MiB));
   });
 
+  it.skipIf(kernelSide)('direct I/O allocates only the data it writes: holes stay holes, zero runs too with sparse always', async () => {
+    const src = tmp.file(`direct-alloc-${tag}.src`);
+    makeSparse(src, 32 * MiB, [
+      [1 * MiB, 3 * MiB],
+      [20 * MiB, 5 * MiB],
+    ]);
+    const dst = tmp.file(`direct-alloc-${tag}.dst`);
+    await run(src, dst, { direct: true });
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(allocated(dst)).toBe(allocated(src));
+    // Zeros written inside data: zero detection leaves them out.
+    const zeros = tmp.file(`direct-zeros-${tag}.src`);
+    makeSparse(zeros, 8 * MiB, [[0, 8 * MiB]]);
+    const fd = fs.openSync(zeros, 'r+');
+    fs.writeSync(fd, Buffer.alloc(4 * MiB), 0, 4 * MiB, 2 * MiB);
+    fs.closeSync(fd);
+    const out = tmp.file(`direct-zeros-${tag}.dst`);
+    await run(zeros, out, { direct: true, sparse: 'always' });
+    expect(sha256(out)).toBe(sha256(zeros));
+    expect(allocated(out)).toBe(4 * MiB);
+  });
+
   it('creates the destination with the source permissions (less umask)', async () => {
     const src = tmp.file(`mode-${tag}.src`);
     const dst = tmp.file(`mode-${tag}.dst`);

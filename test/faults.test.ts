@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CopyError } from '../dist/index';
-import { BACKENDS, bc, copySources, isRoot, makeSparse, MiB, scratch, sha256 } from './helpers';
+import { BACKENDS, bc, copySources, isRoot, makeSparse, MiB, scratch, sha256, USER_SPACE_BACKENDS } from './helpers';
 
 const tmp = scratch('faults');
 const full = path.join(tmp.dir, 'full');
@@ -44,6 +44,26 @@ describe.each(BACKENDS)('a full filesystem, backend %s', (backend) => {
       expect(error.resumeOffset).toBeGreaterThan(0);
       expect(error.resumeOffset).toBeLessThanOrEqual(6 * MiB);
       expect(error.bytesWritten).toBeGreaterThanOrEqual(error.resumeOffset);
+      expect(sha256(dst, 0, error.resumeOffset)).toBe(sha256(src, 0, error.resumeOffset));
+    } finally {
+      fs.rmSync(dst, { force: true });
+    }
+  });
+});
+
+describe.each(USER_SPACE_BACKENDS)('a full filesystem, direct I/O, backend %s', (backend) => {
+  // The O_DIRECT writes fail where the data stops fitting, with everything before it in place.
+  it('fails with ENOSPC, an exact resumeOffset and the prefix in place', async (ctx) => {
+    if (!mounted) return ctx.skip();
+    const src = tmp.file(`enospc-direct-${backend}.src`);
+    makeSparse(src, 16 * MiB, [[0, 16 * MiB]]);
+    const dst = path.join(full, `direct-${backend}.dst`);
+    try {
+      const error = (await bc.copy(src, dst, { backend, direct: true, blockSize: 256 * 1024 }).done.catch((e: unknown) => e)) as CopyError;
+      expect(error).toMatchObject({ code: 'ENOSPC', path: dst });
+      expect(error.syscall).toBe('write');
+      expect(error.resumeOffset).toBeGreaterThan(0);
+      expect(error.resumeOffset).toBeLessThanOrEqual(6 * MiB);
       expect(sha256(dst, 0, error.resumeOffset)).toBe(sha256(src, 0, error.resumeOffset));
     } finally {
       fs.rmSync(dst, { force: true });
