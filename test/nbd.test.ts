@@ -290,7 +290,7 @@ describe.skipIf(!hasNbdkit)('copies over NBD (nbdkit)', () => {
     }
   });
 
-  it('requests overlap: with 20 ms per read, depth 16 keeps many in flight and is 3x faster than depth 1', async () => {
+  it('requests overlap: with 20 ms per read, depth 16 keeps many in flight and is at least 2x faster than depth 1', async () => {
     const size = 24 * MiB;
     const log = tmp.file('overlap.log');
     const server = await nbdkit(tmp.dir, ['--filter=log', '--filter=delay', 'pattern', String(size), `logfile=${log}`, 'delay-read=20ms'], 'overlap');
@@ -308,7 +308,9 @@ describe.skipIf(!hasNbdkit)('copies over NBD (nbdkit)', () => {
       const sixteen = await timed(16);
       expect(one.maxInFlight).toBe(1);
       expect(sixteen.maxInFlight).toBeGreaterThanOrEqual(8);
-      expect(one.ms / sixteen.ms).toBeGreaterThanOrEqual(3);
+      // The log proves the overlap; the clock only confirms it. Depth 1 cannot beat 24 x 20 ms,
+      // and a loaded machine (a CI run beside other suites) measured 2.85x where a quiet one sees 4x and more.
+      expect(one.ms / sixteen.ms).toBeGreaterThanOrEqual(2);
     } finally {
       await server.stop();
     }
