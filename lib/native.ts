@@ -186,6 +186,8 @@ interface Addon {
     ): NativeTransfer;
   };
   streamFormat: StreamFormatNumbers;
+  /** One write that never waits: true when all of `bytes` went out at once. */
+  writeNow(fd: number, bytes: Buffer): boolean;
 }
 
 export const addon = load(path.join(__dirname, '..')) as Addon;

@@ -37,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeChecksum", NativeChecksum::Define(env));
   exports.Set("NativeMeter", NativeMeter::Define(env));
   exports.Set("NativeTransfer", NativeTransfer::Define(env));
+  exports.Set("writeNow", Napi::Function::New<WriteNow>(env, "writeNow"));
   exports.Set("streamFormat", stream_format(env));
   return exports;
 }

@@ -223,6 +223,35 @@ describe('a pipe that stalls or goes away', () => {
     expect(took).toBeLessThan(3000);
   });
 
+  it('a send cancelled between frames tells the receiver why, with an ERROR frame', async () => {
+    const { sendToDescriptor } = require('../dist/stream/descriptor.js') as typeof import('../dist/stream/descriptor');
+    const src = tmp.file('told.src');
+    makeDense(src, 64 * MiB);
+    const streamFile = tmp.file('told.stream');
+    const fd = fs.openSync(streamFile, 'w');
+    const ac = new AbortController();
+    const job = sendToDescriptor(src, fd, { signal: ac.signal, progressInterval: 0 });
+    job.once('progress', () => ac.abort());
+    await expect(job.done).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    fs.closeSync(fd);
+    const r = recv('file', fs.readFileSync(streamFile), tmp.file('told.out'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/the other end reported ABORT_ERR: the sender cancelled the transfer/);
+  });
+
+  it('the last word never waits: into a full pipe it is dropped at once, whole or not at all', () => {
+    const { addon } = require('../dist/native.js') as typeof import('../dist/native');
+    const fd = stuckPipe('full.fifo');
+    const piece = Buffer.alloc(4096, 1);
+    let pieces = 0;
+    while (addon.writeNow(fd, piece)) pieces++;
+    expect(pieces).toBeGreaterThanOrEqual(16); // 64 KiB or more went in, then the pipe was full
+    const started = Date.now();
+    expect(addon.writeNow(fd, piece)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(100);
+    fs.closeSync(fd);
+  });
+
   it('send into a pipe whose reader leaves: EPIPE, exit 1, no hang', () => {
     const src = tmp.file('epipe.src');
     makeDense(src, 64 * MiB);

@@ -22,6 +22,8 @@ import type { TransferResult } from './transfer_job';
 
 /** The transfer id the engine's sender gives its one image. */
 const WIRE_ID = 1;
+/** What Linux writes into a pipe whole or not at all. */
+const PIPE_BUF = 4096;
 
 /** Whether the engine can move a stream on `fd` itself: a pipe or a regular file, not a socket or a terminal. */
 export function isEngineDescriptor(fd: number): boolean {
@@ -98,11 +100,11 @@ export function sendToDescriptor(target: Target, fd: number, options: SendOption
   const job = new DescriptorTransferJob(target, (outcome) => {
     if (outcome.ending === 'completed' || !outcome.betweenFrames) return;
     const why = outcome.ending === 'cancelled' ? { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' } : describeError(transferError(outcome.error!, target));
-    try {
-      fs.writeSync(fd, Buffer.concat(encodeFrame({ type: 'error', id: WIRE_ID, reply: false, ...why })));
-    } catch {
-      // The reader has gone: there is nobody to tell.
-    }
+    // Never waits: a reader that has stopped reading must not hold up Ctrl-C. Kept within
+    // PIPE_BUF, a pipe takes the frame whole or not at all, so the stream never ends mid-frame.
+    const room = PIPE_BUF - 16 - Buffer.byteLength(why.code) - 3; // 3: a character cut in two becomes U+FFFD
+    const message = Buffer.from(why.message).subarray(0, Math.max(0, room)).toString();
+    addon.writeNow(fd, Buffer.concat(encodeFrame({ type: 'error', id: WIRE_ID, reply: false, code: why.code, message })));
   });
   const { reader } = checked;
   job.start((onEvent) =>

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "../engine/descriptor_io.h"
 #include "../engine/frame_receiver.h"
 #include "../engine/frame_sender.h"
 #include "convert.h"
@@ -79,6 +80,12 @@ Napi::Value NativeTransfer::Progress(const Napi::CallbackInfo& info) {
 Napi::Value NativeTransfer::Cancel(const Napi::CallbackInfo& info) {
   run_->control.cancel.request();
   return info.Env().Undefined();
+}
+
+Napi::Value WriteNow(const Napi::CallbackInfo& info) {
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  auto bytes = info[1].As<Napi::Buffer<unsigned char>>();
+  return Napi::Boolean::New(info.Env(), write_now(fd, bytes.Data(), bytes.Length()));
 }
 
 }  // namespace blockcopy::binding

@@ -25,4 +25,7 @@ class NativeTransfer : public Napi::ObjectWrap<NativeTransfer> {
   std::shared_ptr<Worker> worker_;
 };
 
+// writeNow(fd, bytes): true when all of them went out at once, without waiting (descriptor_io.h).
+Napi::Value WriteNow(const Napi::CallbackInfo& info);
+
 }  // namespace blockcopy::binding

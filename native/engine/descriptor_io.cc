@@ -26,6 +26,19 @@ void consume_iov(iovec** iov, int* count, size_t n) {
   }
 }
 
+bool write_now(int fd, const unsigned char* bytes, size_t length) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  const bool was_blocking = !(flags & O_NONBLOCK);
+  if (was_blocking && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return false;
+  ssize_t n;
+  do {
+    n = write(fd, bytes, length);
+  } while (n < 0 && errno == EINTR);
+  if (was_blocking) fcntl(fd, F_SETFL, flags);
+  return n == static_cast<ssize_t>(length);
+}
+
 Descriptor::Descriptor(int fd, const CancelToken& cancel) : fd_(fd), cancel_(cancel) {
   const int flags = fcntl(fd, F_GETFL);
   if (flags >= 0 && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) saved_flags_ = flags;

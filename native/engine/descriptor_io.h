@@ -18,6 +18,11 @@ namespace blockcopy {
 // out whole, and moves the start of one that went out in part.
 void consume_iov(iovec** iov, int* count, size_t n);
 
+// One write that never waits, for a last word after a job has stopped (an
+// ERROR frame): all of `bytes` or none. On a pipe a write of at most PIPE_BUF
+// bytes goes in whole or not at all; true when it went.
+bool write_now(int fd, const unsigned char* bytes, size_t length);
+
 class Descriptor {
  public:
   // Makes `fd` non-blocking for as long as this object lives (waits go
