@@ -287,10 +287,12 @@ describe('signals', () => {
 
   it('SIGUSR1 prints a status line and the copy carries on', async () => {
     const dst = tmp.file('usr1.out');
-    const child = spawn(process.execPath, [cli, src, dst, '--bwlimit', '8M', '--quiet']);
+    const child = spawn(process.execPath, [cli, src, dst, '--bwlimit', '8M', '--json']);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    await new Promise((r) => setTimeout(r, 600));
+    // Its first progress line says the command is watching (and so handles SIGUSR1): a fixed
+    // wait was too short for a Node started under the sanitizers' preloaded runtime.
+    await new Promise((r) => child.stdout.once('data', r));
     child.kill('SIGUSR1');
     const code = await new Promise((r) => child.on('close', r));
     expect(code).toBe(0);
