@@ -12,7 +12,7 @@ import { addon, type NativeError, type NativeTransfer, type NativeTransferOutcom
 import { engineTarget } from '../nbd';
 import { checkReceiveArgs, checkSendArgs, DEFAULT_IDLE_TIMEOUT, ONE_CONNECTION } from '../options';
 import type { Progress, Target } from '../types';
-import { describeError, RemoteError } from './errors';
+import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { engineReaderOptions, engineWriterOptions } from './extent_streams';
 import { encodeFrame, StreamFormatError } from './format';
 import type { ReceiveOptions } from './incoming';
@@ -99,7 +99,7 @@ export function sendToDescriptor(target: Target, fd: number, options: SendOption
   const checked = checkSendArgs(target, options);
   const job = new DescriptorTransferJob(target, (outcome) => {
     if (outcome.ending === 'completed' || !outcome.betweenFrames) return;
-    const why = outcome.ending === 'cancelled' ? { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' } : describeError(transferError(outcome.error!, target));
+    const why = outcome.ending === 'cancelled' ? SENDER_CANCELLED : describeError(transferError(outcome.error!, target));
     // Never waits: a reader that has stopped reading must not hold up Ctrl-C. Kept within
     // PIPE_BUF, a pipe takes the frame whole or not at all, so the stream never ends mid-frame.
     const room = PIPE_BUF - 16 - Buffer.byteLength(why.code) - 3; // 3: a character cut in two becomes U+FFFD

@@ -22,6 +22,9 @@ export function describeError(error: unknown): { code: string; message: string }
   return { code: typeof e?.code === 'string' ? e.code : 'ERR_BLOCKCOPY_REMOTE', message: String(e?.message ?? error) };
 }
 
+/** What a sender that cancels tells its receiver in the ERROR frame. */
+export const SENDER_CANCELLED = Object.freeze({ code: 'ABORT_ERR', message: 'the sender cancelled the transfer' });
+
 export function connectionLost(detail: string): Error {
   return Object.assign(new Error(`the connection closed ${detail}`), { code: 'ECONNRESET' });
 }

@@ -5,7 +5,7 @@
 import { AbortError } from '../errors';
 import type { SendChecked } from '../options';
 import type { Target } from '../types';
-import { describeError, RemoteError } from './errors';
+import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { createExtentReadStream, type ExtentItem, type ExtentReadStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
 import { encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
@@ -117,7 +117,7 @@ export class Sender {
   async #run(o: Outgoing): Promise<void> {
     const { job, wireId, reader } = o;
     const { output } = this.link;
-    job.onStop((error) => this.#stop(o, error, { code: 'ABORT_ERR', message: 'the sender cancelled the transfer' }));
+    job.onStop((error) => this.#stop(o, error, SENDER_CANCELLED));
     // Transfers begin on the wire in the order they were sent, whichever file opens first.
     const turn = this.#lastBegin;
     let begun!: () => void;
