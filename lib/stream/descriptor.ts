@@ -7,11 +7,11 @@
 // goes through them instead.
 import fs from 'node:fs';
 import { AbortError, fromNative } from '../errors';
-import { JobBase, ZERO_PROGRESS } from '../job_base';
+import { EngineJob } from '../engine_job';
 import { addon, type NativeError, type NativeTransfer, type NativeTransferOutcome } from '../native';
 import { engineTarget } from '../nbd';
 import { checkReceiveArgs, checkSendArgs, DEFAULT_IDLE_TIMEOUT, ONE_CONNECTION } from '../options';
-import type { Progress, Target } from '../types';
+import type { Target } from '../types';
 import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { engineReaderOptions, engineWriterOptions } from './extent_streams';
 import { encodeFrame, StreamFormatError } from './format';
@@ -36,10 +36,7 @@ export function isEngineDescriptor(fd: number): boolean {
 }
 
 /** A transfer on a descriptor, with a TransferJob's face: events, promise, progress(), cancel. */
-export class DescriptorTransferJob extends JobBase<TransferResult> {
-  #native: NativeTransfer | undefined;
-  #cancelRequested = false;
-
+export class DescriptorTransferJob extends EngineJob<TransferResult, NativeTransferOutcome> {
   /** @internal */
   constructor(
     private readonly target: Target,
@@ -48,28 +45,7 @@ export class DescriptorTransferJob extends JobBase<TransferResult> {
     super();
   }
 
-  /** @internal */
-  start(make: (onEvent: (kind: 'progress' | 'end', payload: Progress | NativeTransferOutcome) => void) => NativeTransfer): void {
-    this.markRunning();
-    this.#native = make((kind, payload) => {
-      if (kind === 'progress') this.report(payload as Progress);
-      else this.#end(payload as NativeTransferOutcome);
-    });
-  }
-
-  cancel(options: { wait?: boolean } = {}): Promise<void> {
-    if (this.status === 'running' && !this.#cancelRequested) {
-      this.#cancelRequested = true;
-      this.#native?.cancel();
-    }
-    return (options.wait ?? true) ? this.whenEnded() : Promise.resolve();
-  }
-
-  protected liveProgress(): Progress {
-    return this.#native ? this.#native.progress() : { ...ZERO_PROGRESS };
-  }
-
-  #end(outcome: NativeTransferOutcome): void {
+  protected end(outcome: NativeTransferOutcome): void {
     const { ending, error, checksum, name, betweenFrames: _b, ...progress } = outcome;
     this.onEnd(outcome);
     if (ending === 'completed') return this.settle({ ...progress, name, checksum }, progress);
@@ -107,10 +83,11 @@ export function sendToDescriptor(target: Target, fd: number, options: SendOption
     addon.writeNow(fd, Buffer.concat(encodeFrame({ type: 'error', id: WIRE_ID, reply: false, code: why.code, message })));
   });
   const { reader } = checked;
-  job.start((onEvent) =>
-    new addon.NativeTransfer('send', fd, engineTarget(reader.target, reader.format, ONE_CONNECTION), engineReaderOptions(reader), { name: checked.name, progressInterval: checked.progressInterval }, onEvent),
+  job.start(
+    (onEvent) =>
+      new addon.NativeTransfer('send', fd, engineTarget(reader.target, reader.format, ONE_CONNECTION), engineReaderOptions(reader), { name: checked.name, progressInterval: checked.progressInterval }, onEvent),
+    checked.signal,
   );
-  watchSignal(job, checked.signal);
   return job;
 }
 
@@ -126,23 +103,17 @@ export function receiveFromDescriptor(fd: number, target: Target, options: Recei
   const job = new DescriptorTransferJob(target);
   // The size comes with the stream; the engine sets it when BEGIN arrives.
   const { length: _size, ...writeOptions } = engineWriterOptions(writer, 0);
-  job.start((onEvent) =>
-    new addon.NativeTransfer(
-      'receive',
-      fd,
-      engineTarget(writer.target, writer.format, ONE_CONNECTION),
-      { ...writeOptions, length: 0 },
-      { progressInterval: checked.progressInterval, idleTimeout: DEFAULT_IDLE_TIMEOUT, trailingGrace },
-      onEvent,
-    ),
+  job.start(
+    (onEvent) =>
+      new addon.NativeTransfer(
+        'receive',
+        fd,
+        engineTarget(writer.target, writer.format, ONE_CONNECTION),
+        { ...writeOptions, length: 0 },
+        { progressInterval: checked.progressInterval, idleTimeout: DEFAULT_IDLE_TIMEOUT, trailingGrace },
+        onEvent,
+      ),
+    checked.signal,
   );
-  watchSignal(job, checked.signal);
   return job;
-}
-
-function watchSignal(job: DescriptorTransferJob, signal: AbortSignal | undefined): void {
-  if (!signal) return;
-  const abort = () => void job.cancel({ wait: false });
-  if (signal.aborted) abort();
-  else signal.addEventListener('abort', abort, { once: true });
 }
