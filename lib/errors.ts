@@ -91,6 +91,9 @@ function systemErrorText(errno: number): [string, string] {
 export function fromNative(error: NativeError, src: Target, dst?: Target): Error {
   if (error.kind === 'invalid') return withCode(new TypeError(error.detail), 'ERR_INVALID_ARG_VALUE');
   if (error.kind === 'range') return withCode(new RangeError(error.detail), 'ERR_OUT_OF_RANGE');
+  if (error.kind === 'coded') {
+    return new CopyError(error.detail, { code: error.code ?? 'ERR_BLOCKCOPY', errno: 0, syscall: '', dest: typeof dst === 'string' ? dst : undefined });
+  }
   const file = error.side === 'destination' ? dst : error.side === 'source' ? src : undefined;
   return systemError(error.errno, error.syscall, file, dst, error.detail);
 }

@@ -1,5 +1,7 @@
 export { copy, copySync } from './copy';
 export { extents, extentsSync } from './extents';
+export { checksum, ChecksumJob } from './checksum';
+export type { ChecksumOptions, ChecksumResult } from './checksum';
 export { CopyJob } from './job';
 export type { CopyJobEvents } from './job';
 export { CopyQueue } from './queue';

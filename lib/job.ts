@@ -11,8 +11,9 @@ import type { CopyResult, Progress, Target } from './types';
 let nextId = 1;
 
 function progressOf(outcome: NativeOutcome): Progress {
-  const { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs } = outcome;
-  return { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs };
+  const { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs, phase, bytesVerified } = outcome;
+  const p: Progress = { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs };
+  return phase === undefined ? p : { ...p, phase, bytesVerified };
 }
 
 /** Turns a finished engine run into the result, or the error to throw. */

@@ -38,7 +38,14 @@ export class ProgressGate {
 
   isNew(p: Progress): boolean {
     const l = this.last;
-    if (l && l.bytesDone === p.bytesDone && l.bytesWritten === p.bytesWritten && l.bytesSkipped === p.bytesSkipped && l.position === p.position) {
+    if (
+      l &&
+      l.bytesDone === p.bytesDone &&
+      l.bytesWritten === p.bytesWritten &&
+      l.bytesSkipped === p.bytesSkipped &&
+      l.position === p.position &&
+      l.bytesVerified === p.bytesVerified
+    ) {
       return false;
     }
     this.last = p;

@@ -136,6 +136,15 @@ export interface NativeTransferOutcome extends Progress {
 
 type TransferEvent = (kind: 'progress' | 'end', payload: Progress | NativeTransferOutcome) => void;
 
+export interface NativeDigestOutcome extends Progress {
+  ending: 'completed' | 'cancelled' | 'failed';
+  error?: NativeError;
+  algorithm: string;
+  /** 64 hex digits (docs/checksum.md). */
+  digest: string;
+  size: number;
+}
+
 /** The stream format's numbers, as the engine states them. */
 export interface StreamFormatNumbers {
   magic: Buffer;
@@ -185,6 +194,11 @@ interface Addon {
       onEvent: TransferEvent,
     ): NativeTransfer;
   };
+  NativeDigest: new (
+    target: EngineTarget,
+    options: { offset: number; length?: number; progressInterval: number; progressDelay: number },
+    onEvent: (kind: 'progress' | 'end', payload: Progress | NativeDigestOutcome) => void,
+  ) => NativeTransfer;
   streamFormat: StreamFormatNumbers;
   /** One write that never waits: true when all of `bytes` went out at once. */
   writeNow(fd: number, bytes: Buffer): boolean;

@@ -39,6 +39,7 @@ export interface CopySettings {
   targetIsZero: boolean;
   overwrite: boolean;
   force: boolean;
+  verify: boolean;
   bandwidth: number;
   progressInterval: number;
   progressDelay: number;
@@ -153,6 +154,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const targetIsZero = checkBoolean('options.targetIsZero', o.targetIsZero) ?? false;
   const overwrite = checkBoolean('options.overwrite', o.overwrite) ?? true;
   const force = checkBoolean('options.force', o.force) ?? false;
+  const verify = checkBoolean('options.verify', o.verify) ?? false;
   const bandwidth = checkByteCount('options.bandwidth', o.bandwidth) ?? 0;
   const progressInterval = checkProgressInterval(o.progressInterval);
   const progressDelay = checkInteger('options.progressDelay', o.progressDelay, 0, MAX_MS) ?? 0;
@@ -198,6 +200,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     targetIsZero,
     overwrite,
     force,
+    verify,
     bandwidth,
     progressInterval,
     progressDelay,
@@ -221,6 +224,20 @@ export function checkExtentsArgs(target: unknown, options: unknown): { target: T
   checkSum('options.offset + options.length', offset, length);
   const format = checkFormat('options.format', o.format, t);
   return length === undefined ? { target: t, offset, format } : { target: t, offset, length, format };
+}
+
+export interface ChecksumChecked extends TransferJobChecked {
+  target: Target;
+  offset: number;
+  length?: number;
+  format: ImageFormat;
+}
+
+/** checksum() takes extents()' range and format, and a job's progressInterval and signal. */
+export function checkChecksumArgs(target: unknown, options: unknown): ChecksumChecked {
+  const range = checkExtentsArgs(target, options);
+  const o = checkObject<{ progressInterval: number; signal: AbortSignal }>('options', options);
+  return { ...range, ...checkTransferJobOptions(o) };
 }
 
 export function checkBandwidth(value: unknown): number {

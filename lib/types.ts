@@ -68,6 +68,13 @@ export interface CopyOptions {
   overwrite?: boolean;
   /** Write to a block device even if it is mounted or in use. */
   force?: boolean;
+  /**
+   * After the copy, flush the destination, read its range back from the disk
+   * (not the page cache) and compare it with the source range. A difference
+   * fails the job with code 'ERR_BLOCKCOPY_VERIFY', naming the first byte that
+   * differs. Reports during the read-back carry phase 'verify'. Default false.
+   */
+  verify?: boolean;
   /** The source image's format. Anything but 'raw' is read through a qemu-nbd run for the job. Default 'raw'. */
   srcFormat?: ImageFormat;
   /** The destination image's format; a new (or truncated) one is made with `qemu-img create`. Default 'raw'. */
@@ -94,6 +101,10 @@ export interface Progress {
   /** Seconds left, or null until the estimate has settled. */
   etaSeconds: number | null;
   elapsedMs: number;
+  /** Present once a copy with `verify` reads its destination back; rate and ETA are then the comparison's. */
+  phase?: 'verify';
+  /** With phase 'verify': bytes of the range compared so far (holes included), of `length`. */
+  bytesVerified?: number;
 }
 
 export type BackendUsed = 'io_uring' | 'pread' | 'copy_file_range' | 'reflink' | 'nbd';

@@ -5,6 +5,7 @@
 #include "binding/extent_stream.h"
 #include "binding/extents.h"
 #include "binding/native_copy.h"
+#include "binding/native_digest.h"
 #include "binding/native_transfer.h"
 #include "binding/progress_meter.h"
 #include "engine/frame_format.h"
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeChecksum", NativeChecksum::Define(env));
   exports.Set("NativeMeter", NativeMeter::Define(env));
   exports.Set("NativeTransfer", NativeTransfer::Define(env));
+  exports.Set("NativeDigest", NativeDigest::Define(env));
   exports.Set("writeNow", Napi::Function::New<WriteNow>(env, "writeNow"));
   exports.Set("streamFormat", stream_format(env));
   return exports;

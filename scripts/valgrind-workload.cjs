@@ -1,6 +1,7 @@
 // What `npm run test:valgrind` runs under valgrind: a little of everything the
 // addon does (sync and async copies, cancel, a queue, extents, a stream round
-// trip, the engine's own send and receive on a file, a failing open), small enough to finish in a few minutes there.
+// trip, the engine's own send and receive on a file, a checksum with its helper
+// threads, a verified copy, a failing open), small enough to finish in a few minutes there.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -39,6 +40,12 @@ async function main() {
     await descriptor.receiveFromDescriptor(input, path.join(dir, 'g'));
     fs.closeSync(input);
     if (!fs.readFileSync(path.join(dir, 'g')).equals(fs.readFileSync(src))) throw new Error('recv wrote other bytes');
+    const sums = [await bc.checksum(src), await bc.checksum(path.join(dir, 'g'), { offset: 1, length: (3 << 20) + 5 })];
+    if (sums[0].digest === sums[1].digest) throw new Error('two ranges, one digest');
+    const cancelled = bc.checksum(src);
+    cancelled.cancel({ wait: false });
+    await cancelled.done.catch(() => {});
+    await bc.copy(src, path.join(dir, 'h'), { verify: true, backend: 'pread' });
     console.log('workload done');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -95,10 +95,10 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
       const bc = require(${JSON.stringify(path.join(faulty, 'dist', 'index.js'))});
       bc.copy(${JSON.stringify(from)}, ${JSON.stringify(dst)}, ${JSON.stringify(options)}).then(
         (r) => console.log(JSON.stringify({ ok: true, backend: r.backend })),
-        (e) => console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, syscall: e.syscall, path: e.path, resumeOffset: e.resumeOffset })));`;
+        (e) => console.log(JSON.stringify({ ok: false, name: e.name, code: e.code, syscall: e.syscall, path: e.path, dest: e.dest, message: e.message, resumeOffset: e.resumeOffset })));`;
     const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, BLOCKCOPY_FAULT: fault }, encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout) as { ok: boolean; name?: string; code?: string; syscall?: string; path?: string; resumeOffset: number };
+    return JSON.parse(r.stdout) as { ok: boolean; name?: string; code?: string; syscall?: string; path?: string; dest?: string; message?: string; resumeOffset: number };
   }
 
   it.each(BACKENDS.filter((b) => b !== 'auto'))('%s: a failing read is EIO on the source, with an exact prefix', (backend) => {
@@ -138,6 +138,20 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
     expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(big, 0, e.resumeOffset));
     // Without a flush nothing waits on writeback during the copy: the fault is never reached.
     expect(copyWithFault(`writeback:${at}`, tmp.file(`writeback-${backend}-unflushed.dst`), { backend }, big)).toMatchObject({ ok: true });
+  });
+
+  it('verify catches a byte that landed wrong: ERR_BLOCKCOPY_VERIFY naming it, resumable below its block', () => {
+    const at = 5 * MiB + 12345;
+    const unverified = tmp.file('corrupt-unverified.dst');
+    // The fault is real: without verify the copy succeeds and the file is wrong.
+    expect(copyWithFault(`corrupt:${at}`, unverified, { backend: 'pread' })).toMatchObject({ ok: true });
+    expect(sha256(unverified)).not.toBe(sha256(src));
+    const dst = tmp.file('corrupt.dst');
+    const e = copyWithFault(`corrupt:${at}`, dst, { backend: 'pread', verify: true });
+    expect(e).toMatchObject({ ok: false, name: 'CopyError', code: 'ERR_BLOCKCOPY_VERIFY', dest: dst });
+    expect(e.message).toContain(`at byte ${at} of the range (destination offset ${at}, source offset ${at}), in block ${Math.floor(at / 65536)}`);
+    expect(e.resumeOffset).toBe(Math.floor(at / 65536) * 65536);
+    expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(src, 0, e.resumeOffset));
   });
 
   it('a streamed image whose receiver cannot write reports EIO, and the sender hears it', async () => {

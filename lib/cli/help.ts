@@ -3,7 +3,8 @@ export const USAGE = `Usage: blockcopy SRC DST [options]          copy, keeping 
        blockcopy send FILE [options] > stream   write FILE as a sparse image stream
        blockcopy recv FILE [options] < stream   write a stream's image into FILE
        blockcopy map FILE [--json]              the data extents and holes of FILE
-       blockcopy help COMMAND                   options of copy, send, recv or map
+       blockcopy checksum TARGET...             a digest per target, holes not read
+       blockcopy help COMMAND                   options of copy, send, recv, map or checksum
 
   blockcopy disk.img /dev/sdb --force --fsync
   blockcopy part.img out.img --seek 1MiB --size 8G --no-truncate
@@ -47,6 +48,8 @@ kernel's fast paths (reflink, copy_file_range) are used where they fit.
   --no-truncate     keep DST's size and its bytes outside the range (the default
                     when --offset, --seek, --length or --size is given)
   --force           write to a block device even if it is mounted or in use
+  --verify          then flush DST, read the range back from the disk and compare
+                    it with SRC's (exit 1 naming the first byte that differs)
   -f, --src-format FMT  SRC is an image in FMT (qcow2, vmdk, vhdx, vdi, ...):
                     read through a qemu-nbd run for the copy (default raw)
   -O, --dst-format FMT  DST is an image in FMT; a new one (or one replaced
@@ -82,4 +85,17 @@ Lists the data extents and holes of FILE (a file, block device, NBD URI, or
 with -f an image in that format), with
 totals, like filefrag or bmaptool. --json prints one object:
 { file, extents: [{ offset, length, type }], size, dataBytes, holeBytes, dataExtents }.`,
+  checksum: `Usage: blockcopy checksum TARGET... [options]
+
+Prints one line per TARGET, \`DIGEST  TARGET\`, as sha256sum does. The digest
+(sha256-blocks-64k, docs/checksum.md) depends only on the bytes TARGET reads
+as: a sparse file, a fully written copy, the same image on a block device,
+over NBD or as qcow2 (-f) all give one digest. Holes are counted, not read.
+A TARGET that fails is reported on stderr; the others are still hashed (exit 1).
+
+  --offset SIZE     start here
+  --length SIZE     hash this many bytes (default: to the end)
+  -f, --src-format FMT  TARGET is an image in FMT, read through qemu-nbd
+
+${OUTPUT.replace('then the result (or error)', 'then the result (or error), each with its target')}`,
 } as const;

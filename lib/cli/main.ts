@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `blockcopy` command: copy (the default), send, recv, map and help.
+// The `blockcopy` command: copy (the default), send, recv, map, checksum and help.
 // Arguments are parsed with Node's own util.parseArgs; sizes by sizes.ts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { checksum } from '../checksum';
 import { copy } from '../copy';
 import { extents } from '../extents';
 import { afterEnd } from '../stream/errors';
@@ -13,7 +14,7 @@ import { formatBytes, formatDuration } from './format';
 import { HELP, USAGE } from './help';
 import { shellQuote } from './shell';
 import { parseSize, SizeError } from './sizes';
-import { chooseDisplay, type Display, EXIT_OK, EXIT_USAGE, watch } from './watch';
+import { chooseDisplay, type Display, EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, watch } from './watch';
 
 type Command = keyof typeof HELP;
 
@@ -43,6 +44,7 @@ const COPY_OPTIONS = {
   size: { type: 'string' },
   'no-truncate': { type: 'boolean' },
   force: { type: 'boolean' },
+  verify: { type: 'boolean' },
   'src-format': { type: 'string', short: 'f' },
   'dst-format': { type: 'string', short: 'O' },
   connections: { type: 'string' },
@@ -52,6 +54,7 @@ const COPY_OPTIONS = {
 const SRC_FORMAT = { 'src-format': { type: 'string', short: 'f' } } as const;
 const SEND_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, sparse: { type: 'string' }, name: { type: 'string' } } as const;
 const RECV_OPTIONS = { ...OUTPUT, fsync: { type: 'boolean' }, fdatasync: { type: 'boolean' }, 'dst-format': { type: 'string', short: 'O' } } as const;
+const CHECKSUM_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, offset: { type: 'string' }, length: { type: 'string' } } as const;
 const MAP_OPTIONS = { ...SRC_FORMAT, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 function version(): string {
@@ -190,6 +193,7 @@ async function copyCommand(args: string[]): Promise<number> {
   if (values['no-reflink']) options.reflink = 'never';
   if (values['no-truncate']) options.truncate = false;
   if (values.force) options.force = true;
+  if (values.verify) options.verify = true;
   if (shown.display === 'bar') options.progressInterval = 100;
 
   let job;
@@ -204,7 +208,8 @@ async function copyCommand(args: string[]): Promise<number> {
     explain: inFlagTerms,
     summary: (r) =>
       `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written, ` +
-      `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})`,
+      `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})` +
+      (r.phase === 'verify' ? `; read back from the disk and verified` : ''),
     cancelled: (e) => {
       const at = e.resumeOffset ?? options.srcOffset ?? 0;
       return (
@@ -318,6 +323,38 @@ async function mapCommand(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+// ---- checksum --------------------------------------------------------------------
+
+/** Like sha256sum: one `DIGEST  TARGET` line per target on stdout; a target that fails is told on stderr and the rest go on. */
+async function checksumCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, CHECKSUM_OPTIONS);
+  if (values.help) return printHelp('checksum');
+  const targets = positionals.slice(1);
+  if (targets.length === 0) throw new UsageError('checksum expects at least one TARGET');
+  const shown = display(values);
+  const options = {
+    offset: size(values.offset, '--offset'),
+    length: size(values.length, '--length'),
+    format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
+  };
+  let worst = EXIT_OK;
+  for (const target of targets) {
+    const job = checksum(target, options);
+    const code = await watch(job, {
+      ...shown,
+      jsonOut: process.stdout,
+      label: { target },
+      summary: () => undefined,
+      cancelled: () => `checksum of ${target} cancelled`,
+      explain: (message) => message.replace(/options\.(offset|length)/g, '--$1'),
+    });
+    if (code === EXIT_CANCELLED) return code;
+    if (code === EXIT_OK && shown.display !== 'json') process.stdout.write(`${(await job).digest}  ${target}\n`);
+    worst = Math.max(worst, code);
+  }
+  return worst;
+}
+
 // ---- dispatch --------------------------------------------------------------------
 
 function printHelp(command?: string): number {
@@ -345,6 +382,8 @@ async function main(argv: string[]): Promise<number> {
         return await recvCommand(argv);
       case 'map':
         return await mapCommand(argv);
+      case 'checksum':
+        return await checksumCommand(argv);
       default:
         return await copyCommand(argv);
     }

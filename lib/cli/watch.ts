@@ -23,7 +23,10 @@ export interface WatchOptions<R> {
   lineInterval?: number;
   /** Where JSON lines go: stdout, unless stdout carries data (send). */
   jsonOut: NodeJS.WritableStream;
-  summary: (result: R) => string;
+  /** The line for stderr once it succeeded; none when it returns undefined. */
+  summary: (result: R) => string | undefined;
+  /** Fields added to every JSON line (which of several targets it is about). */
+  label?: Record<string, unknown>;
   /** Checks that run once the job has succeeded and before it counts as done; a throw fails the command. */
   afterwards?: () => Promise<void>;
   /** What to say after a cancel, e.g. how to resume. */
@@ -41,6 +44,11 @@ export function chooseDisplay(flags: { quiet?: boolean; json?: boolean }): Displ
 }
 
 export function statusLine(p: Progress): string {
+  if (p.phase === 'verify') {
+    const share = p.length > 0 ? (100 * (p.bytesVerified ?? 0)) / p.length : 100;
+    const left = p.etaSeconds === null ? '--:--' : formatDuration(p.etaSeconds);
+    return `verify ${share.toFixed(1).padStart(5)}%  ${formatBytes(p.bytesVerified ?? 0)} of ${formatBytes(p.length)}  ${formatBytes(p.rate)}/s  ETA ${left}  (${formatDuration(p.elapsedMs / 1000)} elapsed)`;
+  }
   const percent = p.bytesTotal > 0 ? (100 * p.bytesDone) / p.bytesTotal : 100;
   const eta = p.etaSeconds === null ? '--:--' : formatDuration(p.etaSeconds);
   return `${percent.toFixed(1).padStart(5)}%  ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}  ${formatBytes(p.rate)}/s  ETA ${eta}  (${formatDuration(p.elapsedMs / 1000)} elapsed)`;
@@ -72,7 +80,7 @@ function makeBar(): SingleBar {
 }
 
 export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions<R>): Promise<number> {
-  const line = (value: object) => o.jsonOut.write(`${JSON.stringify(value)}\n`);
+  const line = (value: object) => o.jsonOut.write(`${JSON.stringify({ ...value, ...o.label })}\n`);
   let bar: SingleBar | undefined;
   let timer: NodeJS.Timeout | undefined;
   if (o.display === 'json') job.on('progress', (p) => line({ type: 'progress', ...p }));
@@ -111,7 +119,10 @@ export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions
     await o.afterwards?.();
     stopShowing();
     if (o.display === 'json') line({ type: 'result', ...result });
-    else if (o.display !== 'quiet') process.stderr.write(`${o.summary(result)}\n`);
+    else if (o.display !== 'quiet') {
+      const summary = o.summary(result);
+      if (summary !== undefined) process.stderr.write(`${summary}\n`);
+    }
     return EXIT_OK;
   } catch (e) {
     stopShowing();

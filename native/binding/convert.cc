@@ -59,6 +59,10 @@ void set_progress(Napi::Env env, Napi::Object& o, const ProgressSnapshot& p) {
   else
     num("etaSeconds", p.eta_seconds);
   num("elapsedMs", static_cast<double>(p.elapsed_ms));
+  if (p.verifying) {
+    o.Set("phase", "verify");
+    num("bytesVerified", static_cast<double>(p.bytes_verified));
+  }
 }
 
 }  // namespace
@@ -115,6 +119,7 @@ CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, cons
   r.bandwidth = number(opts, "bandwidth");
   r.progress_interval_ms = static_cast<uint32_t>(number(opts, "progressInterval"));
   r.progress_delay_ms = static_cast<uint32_t>(number(opts, "progressDelay"));
+  r.verify = flag(opts, "verify");
   return r;
 }
 
@@ -124,6 +129,16 @@ ReaderOptions reader_options_from_js(const Napi::Object& opts) {
   r.length = optional_number(opts, "length");
   r.sparse = mode<SparseMode>(opts, "sparse");
   r.piece = static_cast<uint32_t>(number(opts, "piece"));
+  return r;
+}
+
+DigestRequest digest_request_from_js(const Napi::Value& target, const Napi::Object& opts) {
+  DigestRequest r;
+  r.target = target_from_js(target);
+  r.offset = number(opts, "offset");
+  r.length = optional_number(opts, "length");
+  r.progress_interval_ms = static_cast<uint32_t>(number(opts, "progressInterval"));
+  r.progress_delay_ms = static_cast<uint32_t>(number(opts, "progressDelay"));
   return r;
 }
 

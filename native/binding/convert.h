@@ -10,6 +10,7 @@
 #include "../engine/extent_map.h"
 #include "../engine/extent_reader.h"
 #include "../engine/extent_writer.h"
+#include "../engine/image_digest.h"
 #include "../engine/request.h"
 
 namespace blockcopy::binding {
@@ -19,6 +20,8 @@ CopyRequest request_from_js(const Napi::Value& src, const Napi::Value& dst, cons
 // { offset, length?, sparse } and { offset, length, dstSize?, truncate, targetIsZero, overwrite, force, fsync }
 ReaderOptions reader_options_from_js(const Napi::Object& opts);
 WriterOptions writer_options_from_js(const Napi::Object& opts);
+// { offset, length?, progressInterval, progressDelay }
+DigestRequest digest_request_from_js(const Napi::Value& target, const Napi::Object& opts);
 
 Napi::Object progress_to_js(Napi::Env env, const ProgressSnapshot& p);
 // { ending, error?, resumeOffset, backend, ...progress }: the JS layer builds

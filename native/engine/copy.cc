@@ -1,8 +1,10 @@
 #include "copy.h"
 
 #include "backend.h"
+#include "block_digest.h"
 #include "copy_loop.h"
 #include "copy_plan.h"
+#include "verify.h"
 
 namespace blockcopy {
 
@@ -18,12 +20,40 @@ static CopyOutcome finish(CopyControl& control, Ending ending, Status status, ui
   return out;
 }
 
+// The source range as it was, for verify: gone once a copy within one file overwrites part of it.
+static bool overwrites_own_source(const CopyPlan& plan) {
+  return plan.same && plan.src_offset < plan.dst_end() && plan.dst_offset < plan.src_offset + plan.length;
+}
+
+// After the copy: the destination range read back and compared. A difference
+// fails the job with the source offset of its block as the resume point:
+// below it the destination holds the source's bytes.
+static CopyOutcome verify_copy(const CopyRequest& req, const CopyPlan& plan, CopyControl& control, ProgressSink* sink,
+                               const char* backend) {
+  ReportSchedule schedule(control.meter, 0, req.progress_interval_ms);
+  VerifyRange range{req.src, req.dst, plan.src_offset, plan.dst_offset, plan.length};
+  uint64_t differs = 0;
+  Status s = verify_range(range, control, schedule, sink, &differs);
+  if (!s.ok()) {
+    const uint64_t resume = s.code == "ERR_BLOCKCOPY_VERIFY" ? plan.src_offset + differs / kDigestBlock * kDigestBlock : plan.src_offset + plan.length;
+    return finish(control, Ending::Failed, s, resume, backend);
+  }
+  if (control.cancel.requested()) return finish(control, Ending::Cancelled, s, plan.src_offset + plan.length, backend);
+  return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, backend);
+}
+
 CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink* sink) {
   if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), req.src_offset);
 
   CopyPlan plan;
   Status s = prepare_copy(req, &plan);
   if (!s.ok()) return finish(control, Ending::Failed, s, req.src_offset);
+  if (req.verify && overwrites_own_source(plan)) {
+    return finish(control, Ending::Failed,
+                  Status::Invalid("verify cannot check a copy whose destination range overlaps its source range in one "
+                                  "file: the copy overwrites the bytes it would be compared with"),
+                  req.src_offset);
+  }
   BackendPlan backend;
   s = choose_backend(req, plan, &backend);
   if (!s.ok()) {
@@ -46,6 +76,7 @@ CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink*
   s = plan.dst.finish(req.fsync);
   if (!s.ok()) return finish(control, Ending::Failed, s, resume, loop.backend_used());
   loop.release_cache();
+  if (req.verify) return verify_copy(req, plan, control, sink, loop.backend_used());
   return finish(control, Ending::Completed, Status::Ok(), plan.src_offset + plan.length, loop.backend_used());
 }
 

@@ -14,6 +14,13 @@
 
 namespace blockcopy {
 
+Status evict_range(int fd, uint64_t offset, uint64_t length, Side side) {
+  // Dirty pages cannot be dropped: they go to the disk first.
+  if (fdatasync(fd) != 0) return Status::Sys(errno, "fdatasync", side);
+  posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
+  return Status::Ok();
+}
+
 namespace {
 
 // At most this much of the destination is dirty or under writeback at once.

@@ -21,6 +21,10 @@ inline bool through_page_cache(const FileInfo& info, bool direct) {
   return !direct && (info.type == FileType::Regular || info.type == FileType::BlockDevice);
 }
 
+// Flushes [offset, offset + length) of `fd` and drops it from the cache, so
+// the next read of it comes from the disk (verify reads back what landed).
+Status evict_range(int fd, uint64_t offset, uint64_t length, Side side);
+
 // Writeback of the destination starts in windows at least this big: long
 // sequential writes for the device, started early enough to overlap the
 // copy. A kernel-side copy goes in pieces this big when writing behind, or

@@ -52,6 +52,9 @@ static void consume(std::vector<iovec>& pieces, size_t* first, size_t n) {
 }
 
 Status write_gathered_fully(int fd, std::vector<iovec> pieces, uint64_t offset, uint64_t* written) {
+#ifdef BLOCKCOPY_FAULT_INJECTION
+  const std::vector<iovec> as_given = pieces;
+#endif
   uint64_t& done = *written;
   done = 0;
   uint64_t total = 0;
@@ -71,6 +74,9 @@ Status write_gathered_fully(int fd, std::vector<iovec> pieces, uint64_t offset, 
     done += static_cast<uint64_t>(n);
     consume(pieces, &first, static_cast<size_t>(n));
   }
+#ifdef BLOCKCOPY_FAULT_INJECTION
+  corrupt_if_chosen(fd, offset, as_given);
+#endif
   return Status::Ok();
 }
 

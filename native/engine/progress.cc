@@ -38,10 +38,25 @@ void ProgressMeter::reach(uint64_t position) {
   }
 }
 
+void ProgressMeter::start_verify() {
+  verifying_.store(true, relaxed);
+  // The rate and the ETA start again, for the comparison.
+  samples_ = 0;
+  agreements_ = 0;
+  predicted_finish_ = -1;
+  last_sample_ = Clock::now();
+  last_done_ = 0;
+  rate_.store(0, relaxed);
+  eta_.store(-1, relaxed);
+}
+
+void ProgressMeter::add_verified(uint64_t bytes) { verified_.fetch_add(bytes, relaxed); }
+
 void ProgressMeter::sample(Clock::time_point now) {
   if (now - last_sample_ < kMinSampleGap) return;
   const double dt = seconds_between(last_sample_, now);
-  const uint64_t done = done_.load(relaxed);
+  const bool verifying = verifying_.load(relaxed);
+  const uint64_t done = verifying ? verified_.load(relaxed) : done_.load(relaxed);
   const double instant = static_cast<double>(done - last_done_) / dt;
   const double previous = rate_.load(relaxed);
   const double weight = samples_ == 0 ? 1.0 : 1.0 - std::exp(-dt / kSmoothingSeconds);
@@ -51,7 +66,7 @@ void ProgressMeter::sample(Clock::time_point now) {
   last_sample_ = now;
   last_done_ = done;
 
-  const uint64_t total = total_.load(relaxed);
+  const uint64_t total = verifying ? length_.load(relaxed) : total_.load(relaxed);
   const double left = rate > 0 ? static_cast<double>(total > done ? total - done : 0) / rate : -1;
   eta_.store(eta_if_settled(left, seconds_between(started_, now)), relaxed);
 }
@@ -85,6 +100,8 @@ ProgressSnapshot ProgressMeter::snapshot() const {
   s.position = position_.load(relaxed);
   s.rate = rate_.load(relaxed);
   s.eta_seconds = eta_.load(relaxed);
+  s.verifying = verifying_.load(relaxed);
+  s.bytes_verified = verified_.load(relaxed);
   s.elapsed_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count());
   return s;

@@ -18,6 +18,10 @@ struct ProgressSnapshot {
   double rate = 0;             // bytes/s of bytes_done, smoothed
   double eta_seconds = -1;     // < 0: not yet known
   uint64_t elapsed_ms = 0;
+  // A copy with verify, once it reads back: bytes of the range compared so far.
+  // From then on rate and ETA are the comparison's.
+  bool verifying = false;
+  uint64_t bytes_verified = 0;
 };
 
 class ProgressMeter {
@@ -29,6 +33,9 @@ class ProgressMeter {
   void set_totals(uint64_t bytes_total, uint64_t length);
   void add(uint64_t done, uint64_t written, uint64_t skipped);
   void reach(uint64_t position);  // never moves backwards
+  // The copy is done and its verification starts (copy thread).
+  void start_verify();
+  void add_verified(uint64_t bytes);
 
   // Copy thread only: folds the bytes done since the last sample into the rate.
   void sample(Clock::time_point now);
@@ -47,10 +54,12 @@ class ProgressMeter {
   std::atomic<uint64_t> total_{0}, length_{0};
   std::atomic<uint64_t> done_{0}, written_{0}, skipped_{0}, position_{0};
   std::atomic<double> rate_{0}, eta_{-1};
+  std::atomic<bool> verifying_{false};
+  std::atomic<uint64_t> verified_{0};
 
   // Sampling state, copy thread only.
   Clock::time_point last_sample_ = started_;
-  uint64_t last_done_ = 0;
+  uint64_t last_done_ = 0;  // of the phase's counter: bytes done, then bytes verified
   int samples_ = 0;
   double predicted_finish_ = -1;  // seconds after the start, by the last estimate
   int agreements_ = 0;

@@ -58,6 +58,7 @@ struct CopyRequest {
   bool target_is_zero{};
   bool overwrite{};
   bool force{};
+  bool verify{};  // read the destination range back and compare it with the source's
   uint64_t bandwidth{};  // bytes per second, 0 = unlimited
   uint32_t progress_interval_ms{};
   uint32_t progress_delay_ms{};
