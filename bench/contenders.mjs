@@ -27,6 +27,44 @@ export function blockcopyApi(label, options = {}) {
   };
 }
 
+/** checksum() in this process: reads and hashes the image, writes nothing. */
+export function blockcopyChecksum() {
+  return {
+    id: 'blockcopy-checksum-api',
+    label: 'blockcopy checksum()',
+    family: 'blockcopy',
+    available: () => true,
+    run: async (src) => {
+      const before = process.cpuUsage();
+      await blockcopy.checksum(src);
+      const cpu = process.cpuUsage(before);
+      return { cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+    },
+  };
+}
+
+export function blockcopyChecksumCli() {
+  return {
+    id: 'blockcopy-checksum-cli',
+    label: 'blockcopy checksum (CLI)',
+    family: 'blockcopy',
+    available: () => true,
+    run: (src) => run(process.execPath, [CLI, 'checksum', src, '--quiet']),
+  };
+}
+
+/** coreutils' sha256sum over every byte, holes included; `maxRuns` caps a contender that takes minutes. */
+export function sha256sum(maxRuns) {
+  return {
+    id: 'sha256sum',
+    label: 'sha256sum',
+    note: maxRuns ? `${maxRuns} run${maxRuns > 1 ? 's' : ''}: it reads every hole` : '',
+    maxRuns,
+    available: () => has('sha256sum') || 'sha256sum not installed',
+    run: (src, _dst, { timeoutMs }) => run('sha256sum', [src], { timeoutMs }),
+  };
+}
+
 export function blockcopyCli(args = []) {
   return {
     id: `blockcopy-cli${args.length ? `:${args.join(' ')}` : ''}`,

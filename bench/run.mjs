@@ -65,7 +65,7 @@ async function race(scenario) {
   }
   for (let round = 0; round < runs; round++) {
     for (const e of rotate(live, round)) {
-      if (e.error) continue;
+      if (e.error || e.samples.length >= (e.c.maxRuns ?? Infinity)) continue;
       fs.rmSync(dst, { force: true });
       syncAll();
       await pause(200); // let the disk settle after the delete and sync

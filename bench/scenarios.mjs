@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { blockcopyApi, blockcopyCli, blockcopySendRecv, cp, dd, fioLimit, nbdcopy, nbdcopyViaQemuNbd, nodeCopyFile, nodePipeline, qemuImg, qemuImgFrom } from './contenders.mjs';
+import { blockcopyApi, blockcopyChecksum, blockcopyChecksumCli, blockcopyCli, blockcopySendRecv, sha256sum, cp, dd, fioLimit, nbdcopy, nbdcopyViaQemuNbd, nodeCopyFile, nodePipeline, qemuImg, qemuImgFrom } from './contenders.mjs';
 import { nbdkitMemory } from './system.mjs';
 
 const KiB = 1024;
@@ -178,6 +178,24 @@ export function scenarios(quick) {
       // One server for the whole race, filled once before the timed runs.
       target: () => nbdkitMemory(variantSize),
       contenders: [blockcopyApi('to NBD'), blockcopyApi('to NBD, 1 connection', { connections: 1 }), blockcopyCli(), nbdcopy('to NBD')],
+    },
+    {
+      id: 'checksum-dense',
+      title: `Checksum of a dense ${label(denseSize)} image, in page cache`,
+      ...denseImage,
+      cache: 'warm',
+      contenders: [blockcopyChecksum(), blockcopyChecksumCli(), sha256sum()],
+    },
+    {
+      id: 'checksum-sparse',
+      title: quick
+        ? `Checksum of a sparse ${label(1 * GiB)} image, ${label(16 * MiB)} of data in 32 extents`
+        : 'Checksum of a sparse 64 GiB image, 1 GiB of data in 32 extents',
+      file: 'sparse.img',
+      size: quick ? 1 * GiB : 64 * GiB,
+      make: quick ? sparse(1 * GiB, 16 * MiB, 32) : sparse(64 * GiB, 1 * GiB, 32),
+      cache: 'warm',
+      contenders: [blockcopyChecksum(), blockcopyChecksumCli(), sha256sum(quick ? undefined : 1)],
     },
     {
       id: 'variants',

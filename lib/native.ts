@@ -68,10 +68,14 @@ export interface NativeCopy {
 export type NativeCallback<T> = (error: NativeError | null, value: T) => void;
 
 export type StreamItem = { type: 'data'; offset: number; data: Buffer } | { type: 'hole'; offset: number; length: number };
+/** Resuming only: bytes the receiver already holds, sent as a SAME frame. */
+export type SameItem = { type: 'same'; offset: number; length: number };
 
 export interface NativeReader {
   open(callback: NativeCallback<{ length: number; dataBytes: number }>): void;
-  read(maxItems: number, callback: NativeCallback<StreamItem[]>): void;
+  read(maxItems: number, callback: NativeCallback<Array<StreamItem | SameItem>>): void;
+  /** The receiver's block digests (32 bytes each), before the first read. */
+  resumeFrom(digests: Buffer, callback: NativeCallback<undefined>): void;
   /** Of the data read so far; call once reading is done. */
   checksum(): string;
   /** Reads not started are dropped; `callback` once the file is closed. */
@@ -87,7 +91,7 @@ export interface EngineReaderOptions {
 }
 
 /** What the engine's stream writer takes: the image is `length` bytes at `offset` in the destination. */
-export interface EngineWriterOptions extends Pick<CopySettings, 'dstSize' | 'truncate' | 'targetIsZero' | 'overwrite' | 'force'> {
+export interface EngineWriterOptions extends Pick<CopySettings, 'dstSize' | 'truncate' | 'targetIsZero' | 'overwrite' | 'force' | 'verify'> {
   offset: number;
   length: number;
   fsync: ModeIndex;
@@ -143,6 +147,9 @@ export interface NativeDigestOutcome extends Progress {
   /** 64 hex digits (docs/checksum.md). */
   digest: string;
   size: number;
+  /** With `blocks`: each block's digest (32 bytes) and share of the stream checksum (u64 LE). */
+  blockDigests?: Buffer;
+  blockSums?: Buffer;
 }
 
 /** The stream format's numbers, as the engine states them. */
@@ -196,7 +203,7 @@ interface Addon {
   };
   NativeDigest: new (
     target: EngineTarget,
-    options: { offset: number; length?: number; progressInterval: number; progressDelay: number },
+    options: { offset: number; length?: number; progressInterval: number; progressDelay: number; blocks?: boolean },
     onEvent: (kind: 'progress' | 'end', payload: Progress | NativeDigestOutcome) => void,
   ) => NativeTransfer;
   streamFormat: StreamFormatNumbers;

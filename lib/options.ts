@@ -336,12 +336,13 @@ function checkTransferJobOptions(o: { progressInterval?: unknown; signal?: unkno
 export interface SendChecked extends TransferJobChecked {
   reader: ReadStreamChecked;
   name: string;
+  resume: boolean;
 }
 
 export function checkSendArgs(target: unknown, options: unknown): SendChecked {
   const reader = checkReadStreamArgs(target, options);
-  const o = checkObject<{ name: string; progressInterval: number; signal: AbortSignal }>('options', options);
-  return { reader, name: checkTransferName(o.name), ...checkTransferJobOptions(o) };
+  const o = checkObject<{ name: string; progressInterval: number; signal: AbortSignal; resume: boolean }>('options', options);
+  return { reader, name: checkTransferName(o.name), resume: checkBoolean('options.resume', o.resume) ?? false, ...checkTransferJobOptions(o) };
 }
 
 export interface ReceiveChecked extends TransferJobChecked {
@@ -388,6 +389,7 @@ export interface WriteStreamChecked {
   force: boolean;
   fsync: SyncMode;
   format: ImageFormat;
+  verify: boolean;
 }
 
 export function checkWriteStreamArgs(target: unknown, options: unknown): WriteStreamChecked {
@@ -402,6 +404,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     force: boolean;
     fsync: string;
     format: string;
+    verify: boolean;
   }>('options', options);
   const size = checkByteCount('options.size', o.size);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
@@ -418,6 +421,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     overwrite: checkBoolean('options.overwrite', o.overwrite) ?? true,
     force: checkBoolean('options.force', o.force) ?? false,
     fsync: checkChoice('options.fsync', o.fsync, SYNC_MODES) ?? 'none',
+    verify: checkBoolean('options.verify', o.verify) ?? false,
     format: checkFormat('options.format', o.format, t),
   };
   if (size !== undefined) checked.size = size;

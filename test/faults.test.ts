@@ -154,6 +154,27 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
     expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(src, 0, e.resumeOffset));
   });
 
+  it('recv --verify catches a byte that landed wrong and names its 16 MiB window; without it the END checksum passes', () => {
+    const at = 5 * MiB + 12345;
+    const cli = path.join(faulty, 'dist', 'cli', 'main.js');
+    const stream = tmp.file('corrupt.stream');
+    const sent = spawnSync('bash', ['-c', `'${process.execPath}' '${cli}' send '${src}' --quiet > '${stream}'`], { encoding: 'utf8' });
+    expect(sent.status, sent.stderr).toBe(0);
+    const recv = (dst: string, args: string[]) =>
+      spawnSync(process.execPath, [cli, 'recv', dst, '--quiet', ...args], {
+        input: fs.readFileSync(stream),
+        env: { ...process.env, BLOCKCOPY_FAULT: `corrupt:${at}` },
+        encoding: 'utf8',
+      });
+    const unverified = tmp.file('recv-corrupt-unverified.dst');
+    expect(recv(unverified, []).status).toBe(0);
+    expect(sha256(unverified)).not.toBe(sha256(src));
+    const dst = tmp.file('recv-corrupt.dst');
+    const r = recv(dst, ['--verify']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('verification failed: the image read back from the destination differs from what was written, within bytes 0 to 8388608 of the image');
+  });
+
   it('a streamed image whose receiver cannot write reports EIO, and the sender hears it', async () => {
     const script = `
       const bc = require(${JSON.stringify(path.join(faulty, 'dist', 'index.js'))});

@@ -1,7 +1,9 @@
 // copy(..., { verify: true }): the destination range read back and compared
 // with the source range. The fault-injection build's silent corruption, which
 // verify must catch, is in faults.test.ts.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Progress } from '../dist/index';
 import { BACKENDS, bc, CLI, dropCache, makeSparse, MiB, runNode, scratch, sha256 } from './helpers';
@@ -110,5 +112,33 @@ describe('verify', () => {
     expect(j.status, j.stderr).toBe(0);
     const result = JSON.parse(j.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(result).toMatchObject({ type: 'result', phase: 'verify', bytesVerified: fs.statSync(src).size });
+  });
+});
+
+describe('receive with verify', () => {
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+  it('receive(): the image read back after the flush, over a stream and into an existing file', async () => {
+    const src = image('recv-src.img');
+    const dst = tmp.file('recv-dst.img');
+    makeSparse(dst, 20 * MiB, [[0, 20 * MiB]], 0x77); // old bytes the holes must cover
+    const pipe = new PassThrough();
+    const received = bc.receive(pipe, dst, { verify: true, fsync: 'data' });
+    await bc.send(src, pipe);
+    await received;
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(() => bc.receive(new PassThrough(), dst, { verify: 'yes' as unknown as boolean })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+  });
+
+  it('recv --verify from a pipe (the engine path) says so; receive() above is the JS path', () => {
+    const src = image('recv-cli-src.img');
+    const dst = tmp.file('recv-cli-dst.img');
+    const node = quote(process.execPath);
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${node} ${quote(CLI)} send ${quote(src)} | ${node} ${quote(CLI)} recv ${quote(dst)} --verify --progress`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/verified and read back from the disk/);
+    expect(sha256(dst)).toBe(sha256(src));
   });
 });

@@ -60,6 +60,7 @@ ${OUTPUT}
 
 Ctrl-C prints how far the copy got and the exact command that finishes it.`,
   send: `Usage: blockcopy send FILE [options] > stream
+       blockcopy send FILE --to 'ssh host blockcopy recv FILE --duplex' [--resume]
 
 Writes FILE to stdout as a sparse image stream (docs/stream-format.md):
 holes travel as a few bytes. stdout must be a pipe or a file.
@@ -67,6 +68,12 @@ holes travel as a few bytes. stdout must be a pipe or a file.
   --sparse MODE     auto (default), always (zero blocks travel as holes) or never
   --name NAME       a name for the receiver
   -f, --src-format FMT  FILE is an image in FMT, read through qemu-nbd
+  --to COMMAND      run COMMAND (with sh) and stream to its stdin instead; it
+                    answers on its stdout (recv --duplex), so its OK or error
+                    comes back: done means written (and flushed, if it asked)
+  --resume          with --to: the receiver first sends a digest of each 64 KiB
+                    block it already holds, and only the blocks that differ are
+                    sent (resume a broken transfer, or update an older copy)
 
 ${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stream')}`,
   recv: `Usage: blockcopy recv FILE [options] < stream
@@ -76,6 +83,10 @@ and verifies the stream's checksum against what was written.
 
   --fsync           flush FILE (data and metadata) before exiting
   --fdatasync       flush FILE's data before exiting
+  --verify          then read the image back from the disk and check it against
+                    what was written (exit 1 naming the 16 MiB window that differs)
+  --duplex          answer on stdout (OK or ERROR, and a resuming sender's block
+                    digests): for send --to; --json then goes to stderr
   -O, --dst-format FMT  FILE is an image in FMT, written through qemu-nbd
 
 ${OUTPUT}`,

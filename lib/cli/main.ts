@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The `blockcopy` command: copy (the default), send, recv, map, checksum and help.
 // Arguments are parsed with Node's own util.parseArgs; sizes by sizes.ts.
+import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checksum } from '../checksum';
 import { copy } from '../copy';
 import { extents } from '../extents';
 import { afterEnd } from '../stream/errors';
 import { isEngineDescriptor, receiveFromDescriptor, sendToDescriptor } from '../stream/descriptor';
+import type { SendOptions } from '../stream/connection';
 import { receive, send } from '../stream/one_image';
 import { BACKEND_NAMES, IMAGE_FORMATS, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
@@ -52,8 +55,22 @@ const COPY_OPTIONS = {
 } as const;
 
 const SRC_FORMAT = { 'src-format': { type: 'string', short: 'f' } } as const;
-const SEND_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, sparse: { type: 'string' }, name: { type: 'string' } } as const;
-const RECV_OPTIONS = { ...OUTPUT, fsync: { type: 'boolean' }, fdatasync: { type: 'boolean' }, 'dst-format': { type: 'string', short: 'O' } } as const;
+const SEND_OPTIONS = {
+  ...OUTPUT,
+  ...SRC_FORMAT,
+  sparse: { type: 'string' },
+  name: { type: 'string' },
+  to: { type: 'string' },
+  resume: { type: 'boolean' },
+} as const;
+const RECV_OPTIONS = {
+  ...OUTPUT,
+  fsync: { type: 'boolean' },
+  fdatasync: { type: 'boolean' },
+  verify: { type: 'boolean' },
+  duplex: { type: 'boolean' },
+  'dst-format': { type: 'string', short: 'O' },
+} as const;
 const CHECKSUM_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, offset: { type: 'string' }, length: { type: 'string' } } as const;
 const MAP_OPTIONS = { ...SRC_FORMAT, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
@@ -226,13 +243,15 @@ async function sendCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, SEND_OPTIONS);
   if (values.help) return printHelp('send');
   if (positionals.length !== 2) throw new UsageError('send expects one FILE');
-  if (process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
+  if (values.resume && values.to === undefined) throw new UsageError('--resume needs --to COMMAND: the receiver must be able to answer');
+  if (values.to === undefined && process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
   const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
     name: values.name ?? '',
   };
+  if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, resume: values.resume ?? false }, shown);
   // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
   const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, end: false });
   return watch(job, {
@@ -243,6 +262,39 @@ async function sendCommand(args: string[]): Promise<number> {
   });
 }
 
+/**
+ * send --to COMMAND: COMMAND (run by sh, e.g. `ssh host blockcopy recv FILE --duplex`)
+ * gets the stream on its stdin and answers on its stdout, so the receiver's OK or
+ * ERROR, and with --resume its block digests, come back.
+ */
+async function sendTo(file: string, command: string, options: SendOptions, shown: { display: Display; lineInterval: number }): Promise<number> {
+  const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const started = new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (error) => resolve(error));
+  });
+  const failedToStart = await started;
+  if (failedToStart) throw new Error(`could not run --to command: ${failedToStart.message}`);
+  const peer = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+  const job = send(file, peer, options);
+  const code = await watch(job, {
+    ...shown,
+    jsonOut: process.stdout,
+    summary: (r) =>
+      `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ${formatBytes(r.bytesSkipped)} ${options.resume ? 'the receiver held or ' : ''}as holes, ` +
+      `the receiver verified checksum ${r.checksum}, ${elapsed(r)})`,
+    cancelled: () => 'cancelled; the receiver has been told',
+  });
+  if (code !== EXIT_OK) child.kill();
+  const status = await exited;
+  if (code === EXIT_OK && status !== 0) {
+    process.stderr.write(`blockcopy: the --to command exited with status ${status}\n`);
+    return 1;
+  }
+  return code;
+}
+
 async function recvCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, RECV_OPTIONS);
   if (values.help) return printHelp('recv');
@@ -251,20 +303,24 @@ async function recvCommand(args: string[]): Promise<number> {
   const options = {
     fsync: syncMode(values),
     format: choice(values['dst-format'], '--dst-format', IMAGE_FORMATS) ?? 'raw',
+    verify: values.verify ?? false,
   };
   // Done once the image is in, even if the sender (ssh, say) keeps the pipe open;
   // but bytes after the image's END mean the input was not what it claimed.
   // From a pipe or a file the engine reads the frames itself; a socket goes through receive().
-  const native = isEngineDescriptor(STDIN);
-  const job = native ? receiveFromDescriptor(STDIN, positionals[1]!, { ...options, trailingGrace: TRAILING_GRACE_MS }) : receive(process.stdin, positionals[1]!, options);
+  // --duplex: answers (OK or ERROR, and a resuming sender's digests) go back on stdout.
+  if (values.duplex && process.stdout.isTTY) throw new UsageError('--duplex answers on stdout: it must be a pipe to the sender (send --to)');
+  const native = !values.duplex && isEngineDescriptor(STDIN);
+  const input = values.duplex ? Duplex.from({ readable: process.stdin, writable: process.stdout }) : process.stdin;
+  const job = native ? receiveFromDescriptor(STDIN, positionals[1]!, { ...options, trailingGrace: TRAILING_GRACE_MS }) : receive(input, positionals[1]!, options);
   if (!native) void job.done.catch(() => process.stdin.destroy());
   return watch(job, {
     ...shown,
-    jsonOut: process.stdout,
+    jsonOut: values.duplex ? process.stderr : process.stdout,
     afterwards: native ? undefined : () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
-      `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified, ${elapsed(r)})`,
+      `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the destination is incomplete',
   });
 }

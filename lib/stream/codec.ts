@@ -69,7 +69,9 @@ export function decode(): Transform {
   let finished = false;
   const toObject = (t: Transform, frame: Frame): void => {
     if (frame.type === 'error') throw new RemoteError(frame.code, frame.message);
-    if (frame.type === 'ok') throw new StreamFormatError('an OK frame in a one-way stream');
+    if (frame.type === 'ok' || frame.type === 'digests' || frame.type === 'same' || (frame.type === 'begin' && frame.resume)) {
+      throw new StreamFormatError(`${frame.type === 'begin' ? 'a resuming BEGIN' : `a ${frame.type.toUpperCase()} frame`} in a one-way stream`);
+    }
     if (finished) throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame came after the image ended`);
     if (frame.type === 'begin') {
       if (transfer) throw new StreamFormatError('a second BEGIN in a single-image stream');

@@ -7,7 +7,7 @@
 // and fails everything when the connection breaks.
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { invalidArgType } from '../errors';
+import { invalidArgType, invalidArgValue } from '../errors';
 import { checkConnectionArgs, checkSendArgs } from '../options';
 import type { Target } from '../types';
 import { afterEnd, connectionLost, describeError, RemoteError } from './errors';
@@ -37,6 +37,13 @@ export interface ConnectionOptions {
 export interface SendOptions extends ExtentReadStreamOptions {
   /** A name for the receiver, e.g. the image's file name. */
   name?: string;
+  /**
+   * Resume and delta sync: the receiver first answers with the digest of each
+   * 64 KiB block its destination already holds, and only blocks whose digests
+   * differ cross the wire (the rest go as SAME frames of 28 bytes). Needs a
+   * stream that carries answers (a socket). Default false.
+   */
+  resume?: boolean;
   progressInterval?: number;
   signal?: AbortSignal;
 }
@@ -110,7 +117,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Sends an image; it waits its turn when maxTransfers are already going. Bad arguments throw here. */
   send(target: Target, options: SendOptions = {}): TransferJob {
     if (!this.#sender) throw new Error('this connection cannot send: it has no writable side');
-    return this.#sender.send(target, checkSendArgs(target, options));
+    const checked = checkSendArgs(target, options);
+    if (checked.resume && !this.#handshake) {
+      throw invalidArgValue('options.resume', true, 'needs a stream that carries answers (a socket): the receiver answers with the digests of what it holds');
+    }
+    return this.#sender.send(target, checked);
   }
 
   /** Ends the writable side once every outgoing transfer is done. */
@@ -144,7 +155,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   #dispatch(frame: Frame): void {
-    if (frame.type === 'ok' || (frame.type === 'error' && frame.reply)) return this.#sender?.onReply(frame);
+    if (frame.type === 'ok' || frame.type === 'digests' || (frame.type === 'error' && frame.reply)) return this.#sender?.onReply(frame);
     if (frame.type === 'error' && frame.id === 0) return this.#fail(new RemoteError(frame.code, frame.message), false);
     if (frame.type === 'begin') return this.#receiver.onBegin(frame);
     this.#receiver.onFrame(frame);

@@ -37,6 +37,12 @@ export interface ExtentWriteStreamOptions {
   fsync?: SyncMode;
   /** The image's format (see CopyOptions.dstFormat). Default 'raw'. */
   format?: ImageFormat;
+  /**
+   * At the end, after the flush: read the image back from the disk (not the
+   * page cache) and compare its checksum, per 16 MiB window, with that of
+   * what was written; a difference is ERR_BLOCKCOPY_VERIFY naming the window. Default false.
+   */
+  verify?: boolean;
 }
 
 export interface WriteResult {
@@ -60,6 +66,8 @@ export class ExtentReadStream extends Readable {
   readonly #target: Target;
   #info: ImageInfo | undefined;
   #checksum = '';
+  /** Resuming: the receiver's digests, handed to the engine before the first read. */
+  #theirs: Promise<Buffer> | undefined;
   readonly #ready: Promise<ImageInfo>;
   #settleReady!: [(info: ImageInfo) => void, (error: Error) => void];
 
@@ -99,7 +107,29 @@ export class ExtentReadStream extends Readable {
     });
   }
 
+  /**
+   * @internal Resuming: reading waits for the receiver's block digests, and
+   * blocks it holds come out as { type: 'same' } items. Before the first read.
+   */
+  resumeFrom(theirs: Promise<Buffer>): void {
+    this.#theirs = theirs;
+  }
+
   override _read(): void {
+    const theirs = this.#theirs;
+    if (theirs) {
+      this.#theirs = undefined;
+      theirs.then(
+        (digests) =>
+          this.#native.resumeFrom(digests, (error) => {
+            if (this.destroyed) return;
+            if (error) return this.destroy(fromNative(error, this.#target));
+            this._read();
+          }),
+        (error: Error) => this.destroy(error),
+      );
+      return;
+    }
     this.#native.read(ITEMS_PER_READ, (error, items) => {
       if (this.destroyed) return;
       if (error) {
@@ -258,6 +288,7 @@ export function engineWriterOptions(c: WriteStreamChecked, size: number): Engine
     overwrite: c.overwrite,
     force: c.force,
     fsync: SYNC_MODES.indexOf(c.fsync),
+    verify: c.verify,
   };
   return c.dstSize === undefined ? options : { ...options, dstSize: c.dstSize };
 }

@@ -3,7 +3,7 @@
 // Every length is checked against its frame type's limit before the payload
 // is buffered, so a decoder holds at most one frame whatever it is fed.
 
-import { addon, type StreamItem } from '../native';
+import { addon, type SameItem, type StreamItem } from '../native';
 
 // The numbers are the engine's (native/engine/frame_format.h): it speaks the same format on descriptors.
 const numbers = addon.streamFormat;
@@ -25,7 +25,14 @@ export const enum FrameType {
   End = 4,
   Error = 5,
   Ok = 6,
+  Digests = 7,
+  Same = 8,
 }
+
+/** Bytes of one block's digest in a DIGESTS frame (docs/checksum.md). */
+export const DIGEST_BYTES = 32;
+/** Digests one DIGESTS frame carries at most. */
+export const MAX_DIGESTS = MAX_DATA / DIGEST_BYTES;
 
 /** Largest payload each frame type may declare; anything above is refused unread. */
 const MAX_PAYLOAD: Record<number, number> = {
@@ -35,18 +42,26 @@ const MAX_PAYLOAD: Record<number, number> = {
   [FrameType.End]: 16,
   [FrameType.Error]: 4 + MAX_CODE + MAX_MESSAGE,
   [FrameType.Ok]: 8,
+  [FrameType.Digests]: 8 + MAX_DATA,
+  [FrameType.Same]: 16,
 };
 
-/** Header flag: the frame answers a transfer its recipient sent (OK, or ERROR from a receiver). */
+/** Header flag: the frame answers a transfer its recipient sent (OK, DIGESTS, or ERROR from a receiver). */
 const REPLY = 1;
+/** BEGIN's flag: the sender resumes; the receiver answers with DIGESTS of what it holds first. */
+const RESUME = 2;
 
 export type Frame =
-  | { type: 'begin'; id: number; size: number; dataBytes: number; name: string }
+  | { type: 'begin'; id: number; size: number; dataBytes: number; name: string; resume?: boolean }
   | { type: 'data'; id: number; offset: number; data: Buffer }
   | { type: 'hole'; id: number; offset: number; length: number }
   | { type: 'end'; id: number; dataBytes: number; checksum: string }
   | { type: 'error'; id: number; code: string; message: string; reply: boolean }
-  | { type: 'ok'; id: number; bytesWritten: number };
+  | { type: 'ok'; id: number; bytesWritten: number }
+  /** The receiver's block digests from block `first` on; none: the list is complete. */
+  | { type: 'digests'; id: number; first: number; digests: Buffer }
+  /** Bytes the receiver already holds (blocks whose digests matched): nothing to write. */
+  | { type: 'same'; id: number; offset: number; length: number };
 
 /** Malformed input or a broken protocol rule. Nothing of the offending frame is written. */
 export class StreamFormatError extends Error {
@@ -88,7 +103,7 @@ export function encodeFrame(frame: Frame): Buffer[] {
       fixed.writeBigUInt64LE(BigInt(frame.size), 0);
       fixed.writeBigUInt64LE(BigInt(frame.dataBytes), 8);
       fixed.writeUInt16LE(name.length, 16);
-      return [header(FrameType.Begin, frame.id, 18 + name.length), fixed, name];
+      return [header(FrameType.Begin, frame.id, 18 + name.length, frame.resume ? RESUME : 0), fixed, name];
     }
     case 'data':
       return [header(FrameType.Data, frame.id, 8 + frame.data.length), u64(frame.offset), frame.data];
@@ -109,6 +124,10 @@ export function encodeFrame(frame: Frame): Buffer[] {
     }
     case 'ok':
       return [header(FrameType.Ok, frame.id, 8, REPLY), u64(frame.bytesWritten)];
+    case 'digests':
+      return [header(FrameType.Digests, frame.id, 8 + frame.digests.length, REPLY), u64(frame.first), frame.digests];
+    case 'same':
+      return [header(FrameType.Same, frame.id, 16), u64(frame.offset), u64(frame.length)];
   }
 }
 
@@ -123,13 +142,15 @@ export function framePieces(item: StreamItem): StreamItem[] {
 }
 
 /** A piece (at most MAX_DATA of data) as the frame of transfer `id` that carries it. */
-export function itemFrame(id: number, item: StreamItem): Frame {
-  return item.type === 'data' ? { type: 'data', id, offset: item.offset, data: item.data } : { type: 'hole', id, offset: item.offset, length: item.length };
+export function itemFrame(id: number, item: StreamItem | SameItem): Frame {
+  return item.type === 'data' ? { type: 'data', id, offset: item.offset, data: item.data } : { type: item.type, id, offset: item.offset, length: item.length };
 }
 
-/** A DATA or HOLE frame as the item it carries. */
-export function frameItem(frame: Frame & { type: 'data' | 'hole' }): StreamItem {
-  return frame.type === 'data' ? { type: 'data', offset: frame.offset, data: frame.data } : { type: 'hole', offset: frame.offset, length: frame.length };
+/** A DATA, HOLE or SAME frame as the item it carries. */
+export function frameItem(frame: Frame & { type: 'data' | 'hole' }): StreamItem;
+export function frameItem(frame: Frame & { type: 'data' | 'hole' | 'same' }): StreamItem | SameItem;
+export function frameItem(frame: Frame & { type: 'data' | 'hole' | 'same' }): StreamItem | SameItem {
+  return frame.type === 'data' ? { type: 'data', offset: frame.offset, data: frame.data } : { type: frame.type, offset: frame.offset, length: frame.length };
 }
 
 function safeNumber(value: bigint, what: string): number {
@@ -153,8 +174,15 @@ function parsePayload(type: number, id: number, flags: number, p: Buffer): Frame
         size: safeNumber(p.readBigUInt64LE(0), 'image size'),
         dataBytes: safeNumber(p.readBigUInt64LE(8), 'data bytes'),
         name: p.subarray(18).toString('utf8'),
+        ...(flags === RESUME ? { resume: true } : {}),
       };
     }
+    case FrameType.Digests:
+      if (p.length < 8 || (p.length - 8) % DIGEST_BYTES !== 0) throw new StreamFormatError(`DIGESTS frame of ${p.length} bytes is not a block index and whole digests`);
+      return { type: 'digests', id, first: safeNumber(p.readBigUInt64LE(0), 'block index'), digests: p.subarray(8) };
+    case FrameType.Same:
+      need(16);
+      return { type: 'same', id, offset: safeNumber(p.readBigUInt64LE(0), 'offset'), length: safeNumber(p.readBigUInt64LE(8), 'length') };
     case FrameType.Hole:
       need(16);
       return { type: 'hole', id, offset: safeNumber(p.readBigUInt64LE(0), 'offset'), length: safeNumber(p.readBigUInt64LE(8), 'hole length') };
@@ -253,8 +281,10 @@ export class FrameParser {
     if (limit === undefined) throw new StreamFormatError(`unknown frame type ${type}`);
     if (length > limit) throw new StreamFormatError(`frame type ${type} declares ${length} payload bytes, more than its limit of ${limit}`);
     if (head.readUInt16LE(6) !== 0) throw new StreamFormatError('reserved header bits are set');
-    const replyAllowed = type === FrameType.Error || type === FrameType.Ok;
-    if (flags & ~REPLY || (flags === REPLY && !replyAllowed) || (type === FrameType.Ok && flags !== REPLY)) {
+    const replyAllowed = type === FrameType.Error || type === FrameType.Ok || type === FrameType.Digests;
+    const mustReply = type === FrameType.Ok || type === FrameType.Digests;
+    const resumeBegin = type === FrameType.Begin && flags === RESUME;
+    if (!resumeBegin && (flags & ~REPLY || (flags === REPLY && !replyAllowed) || (mustReply && flags !== REPLY))) {
       throw new StreamFormatError(`frame type ${type} with flags ${flags}`);
     }
     if (id === 0 && type !== FrameType.Error) throw new StreamFormatError('transfer id 0 is only for connection errors');

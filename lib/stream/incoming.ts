@@ -3,19 +3,38 @@
 // handed to a write stream, and the transfer is answered with OK or ERROR. The input is
 // read only while every writer keeps up and the peer reads our answers.
 import type { Readable } from 'node:stream';
-import { checkReceiveArgs, type ReceiveChecked } from '../options';
+import { AbortError, fromNative } from '../errors';
+import { addon, type NativeDigestOutcome } from '../native';
+import type { NativeJob } from '../engine_job';
+import { engineTarget } from '../nbd';
+import { checkReceiveArgs, ONE_CONNECTION, type ReceiveChecked } from '../options';
 import type { Target } from '../types';
 import { describeError, RemoteError, timedOut } from './errors';
 import { createExtentWriteStream, type ExtentItem, type ExtentWriteStream, type ExtentWriteStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
-import { type Frame, frameItem, StreamFormatError } from './format';
-import { checkEnd, ImageTally } from './tally';
+import { DIGEST_BYTES, type Frame, frameItem, MAX_DIGESTS, StreamFormatError } from './format';
+import { checkEnd, DIGEST_BLOCK, ImageTally } from './tally';
 import { TransferJob } from './transfer_job';
 import type { TransferLimit } from './transfer_limit';
 
 export interface ReceiveOptions extends Omit<ExtentWriteStreamOptions, 'size'> {
   progressInterval?: number;
   signal?: AbortSignal;
+}
+
+const ENOENT = 2;
+const U64 = (1n << 64n) - 1n;
+
+/** The stream checksums of the blocks [offset, offset + length) covers, summed as the checksum sums: mod 2^64. */
+function sumOfBlocks(sums: Buffer, offset: number, length: number): bigint {
+  let total = 0n;
+  for (let block = offset / DIGEST_BLOCK; block < Math.ceil((offset + length) / DIGEST_BLOCK); block++) total += sums.readBigUInt64LE(block * 8);
+  return total & U64;
+}
+
+/** The checksum of what was written, plus what the receiver already held: the whole image's, as 16 hex digits. */
+function withKept(written: string, kept: bigint): string {
+  return ((BigInt(`0x${written}`) + kept) & U64).toString(16).padStart(16, '0');
 }
 
 /** Refused transfer ids remembered (their late frames are dropped quietly); the oldest are forgotten first. */
@@ -29,6 +48,18 @@ interface Incoming {
   full: boolean; // its writer asked us to wait
   ending: boolean; // END arrived; the writer is finishing
   idle?: NodeJS.Timeout; // fails the transfer when its sender goes quiet
+  /** A resuming sender's: what this end holds, once its digests are sent; null while they are computed. */
+  held?: HeldBlocks | null;
+  /** The engine job hashing what this end holds (kept referenced while it runs; cancelled with the transfer). */
+  hashing?: NativeJob;
+}
+
+/** The blocks a resuming receiver announced, and the stream checksum of each (u64 LE), for SAME frames. */
+interface HeldBlocks {
+  count: number;
+  sums: Buffer;
+  /** The sums of the blocks SAME frames covered: added to what was written, at END. */
+  kept: bigint;
 }
 
 export interface ReceiverLink {
@@ -86,12 +117,14 @@ export class Receiver {
   readonly #active = new Map<number, Incoming>();
   /** Incoming ids refused or failed: their remaining frames are dropped until END or ERROR. */
   readonly #dropped = new Set<number>();
+  #resuming = false; // the BEGIN being offered asks to resume
   #paused = false;
   #inputEnded = false;
 
   constructor(private readonly link: ReceiverLink) {}
 
   onBegin(frame: Frame & { type: 'begin' }): void {
+    this.#resuming = frame.resume === true;
     if (this.#active.has(frame.id) || this.#dropped.has(frame.id)) {
       return this.link.fail(new StreamFormatError(`transfer ${frame.id} began twice`));
     }
@@ -117,8 +150,8 @@ export class Receiver {
     else limit.give();
   }
 
-  /** A DATA, HOLE, END or ERROR frame of a transfer the peer sends. */
-  onFrame(frame: Frame & { type: 'data' | 'hole' | 'end' | 'error' }): void {
+  /** A DATA, HOLE, SAME, END or ERROR frame of a transfer the peer sends. */
+  onFrame(frame: Frame & { type: 'data' | 'hole' | 'same' | 'end' | 'error' }): void {
     const incoming = this.#active.get(frame.id);
     if (!incoming) {
       if (!this.#dropped.has(frame.id)) {
@@ -130,7 +163,18 @@ export class Receiver {
     incoming.idle?.refresh();
     try {
       if (incoming.ending) throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id} after its END`);
+      if (incoming.held === null && frame.type !== 'error') {
+        throw new StreamFormatError(`a ${frame.type.toUpperCase()} frame for transfer ${frame.id} before this end sent its digests`);
+      }
       switch (frame.type) {
+        case 'same': {
+          const held = incoming.held;
+          if (!held) throw new StreamFormatError(`a SAME frame for transfer ${frame.id}, which did not ask to resume`);
+          incoming.tally.same(frame.offset, frame.length, held.count);
+          held.kept += sumOfBlocks(held.sums, frame.offset, frame.length);
+          incoming.job.advance(frameItem(frame));
+          return;
+        }
         case 'data':
         case 'hole': {
           const piece = frameItem(frame);
@@ -177,6 +221,7 @@ export class Receiver {
     });
     job.onStop((error) => this.#stop(incoming, error, true));
     job.begin(offer.name, offer.size);
+    if (this.#resuming) this.#sendDigests(incoming, checked, offer.size);
     signal?.addEventListener('abort', () => void job.cancel({ wait: false }), { once: true });
     if (signal?.aborted) void job.cancel({ wait: false });
     return job;
@@ -219,6 +264,33 @@ export class Receiver {
     for (const incoming of [...this.#active.values()]) this.#stop(incoming, error, false);
   }
 
+  /**
+   * A resuming sender waits for the digests of the blocks this end's
+   * destination holds of the image (none where it is shorter, or new); frames
+   * before they are sent are refused.
+   */
+  #sendDigests(incoming: Incoming, checked: ReceiveChecked, size: number): void {
+    incoming.held = null;
+    const { target, offset, format } = checked.writer;
+    const engine = engineTarget(target, format, ONE_CONNECTION);
+    incoming.hashing = new addon.NativeDigest(engine, { offset, length: size, progressInterval: 2 ** 31 - 1, progressDelay: 0, blocks: true }, (kind, payload) => {
+      if (kind !== 'end') return;
+      incoming.hashing = undefined;
+      if (incoming.job.status !== 'running') return;
+      const outcome = payload as NativeDigestOutcome;
+      const nothing = outcome.error?.kind === 'system' && outcome.error.errno === ENOENT; // not created yet
+      if (outcome.ending !== 'completed' && !nothing) {
+        return this.#stop(incoming, outcome.error ? fromNative(outcome.error, target) : new AbortError(), true);
+      }
+      const digests = nothing ? Buffer.alloc(0) : outcome.blockDigests!;
+      incoming.held = { count: digests.length / DIGEST_BYTES, sums: nothing ? Buffer.alloc(0) : outcome.blockSums!, kept: 0n };
+      for (let first = 0; first * DIGEST_BYTES < digests.length; first += MAX_DIGESTS) {
+        this.#reply({ type: 'digests', id: incoming.wireId, first, digests: digests.subarray(first * DIGEST_BYTES, (first + MAX_DIGESTS) * DIGEST_BYTES) });
+      }
+      this.#reply({ type: 'digests', id: incoming.wireId, first: incoming.held.count, digests: Buffer.alloc(0) });
+    });
+  }
+
   /** The sender of an incoming transfer has gone quiet (not our own pause: that waits on our disk). */
   #onIdle(incoming: Incoming): void {
     if (this.#paused) {
@@ -256,7 +328,7 @@ export class Receiver {
       if (job.status !== 'running') return; // already answered
       const result = writer.result!;
       try {
-        checkEnd(end, { dataBytes: incoming.tally.dataBytes, checksum: result.checksum });
+        checkEnd(end, { dataBytes: incoming.tally.dataBytes, checksum: withKept(result.checksum, incoming.held?.kept ?? 0n) });
       } catch (error) {
         this.#stop(incoming, error as Error, true);
         return;
@@ -276,6 +348,7 @@ export class Receiver {
     if (tell) this.#reply({ type: 'error', id: incoming.wireId, reply: true, ...describeError(error) });
     incoming.full = false;
     if (!incoming.writer.destroyed) incoming.writer.destroy(error);
+    incoming.hashing?.cancel();
     incoming.job.fail(error);
     this.updateFlow();
   }

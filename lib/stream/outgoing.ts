@@ -3,12 +3,14 @@
 // frame, interleaved with the others, and settles on the receiver's OK or
 // ERROR (or, without a handshake, once its END is written).
 import { AbortError } from '../errors';
+import type { SameItem } from '../native';
 import type { SendChecked } from '../options';
 import type { Target } from '../types';
 import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { createExtentReadStream, type ExtentItem, type ExtentReadStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
-import { encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
+import { DIGEST_BYTES, encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
+import { DIGEST_BLOCK } from './tally';
 import { TransferJob } from './transfer_job';
 
 interface Outgoing {
@@ -19,6 +21,8 @@ interface Outgoing {
   checksum?: string;
   begun: boolean; // BEGIN is on the wire: the receiver knows the id
   stopped: boolean;
+  /** Resuming: the receiver's block digests as they arrive, until the empty DIGESTS frame. */
+  theirs?: { parts: Buffer[]; count: number; most: number; done: (digests: Buffer) => void; failed: (error: Error) => void };
 }
 
 export interface SenderLink {
@@ -72,10 +76,11 @@ export class Sender {
     return this.#going.size > 0 || this.#waiting.length > 0;
   }
 
-  /** The receiver's OK or ERROR for one of ours. */
-  onReply(frame: Frame & { type: 'ok' | 'error' }): void {
+  /** The receiver's OK, ERROR or DIGESTS for one of ours. */
+  onReply(frame: Frame & { type: 'ok' | 'error' | 'digests' }): void {
     const o = this.#going.get(frame.id);
     if (!o) return; // an answer to a transfer we already gave up on
+    if (frame.type === 'digests') return this.#onDigests(o, frame);
     if (frame.type === 'ok') {
       if (o.checksum === undefined) {
         this.#stop(o, new StreamFormatError('the receiver answered OK before the image was sent'));
@@ -126,15 +131,16 @@ export class Sender {
       const info = await reader.ready();
       await turn;
       if (o.stopped) return;
-      const { name } = o.options;
+      const { name, resume } = o.options;
       job.begin(name, info.size);
       o.begun = true;
-      const beginWritten = output.write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name }));
+      if (resume) reader.resumeFrom(this.#awaitDigests(o, info.size));
+      const beginWritten = output.write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name, resume }));
       begun();
       await beginWritten;
       // The engine's reader makes pieces a frame can carry, in order, and sums them.
       let dataBytes = 0;
-      for await (const item of reader as AsyncIterable<ExtentItem>) {
+      for await (const item of reader as AsyncIterable<ExtentItem | SameItem>) {
         if (o.stopped) return;
         await output.write(encodeFrame(itemFrame(wireId, item)));
         if (item.type === 'data') dataBytes += item.data.length;
@@ -152,10 +158,36 @@ export class Sender {
     }
   }
 
+  /** The receiver answers a resuming BEGIN with its digests; reading waits for them. */
+  #awaitDigests(o: Outgoing, size: number): Promise<Buffer> {
+    return new Promise<Buffer>((done, failed) => {
+      o.theirs = { parts: [], count: 0, most: Math.ceil(size / DIGEST_BLOCK), done, failed };
+    });
+  }
+
+  /** In order, never more than the image has blocks; an empty frame ends the list. */
+  #onDigests(o: Outgoing, frame: Frame & { type: 'digests' }): void {
+    const theirs = o.theirs;
+    const count = frame.digests.length / DIGEST_BYTES;
+    let wrong: string | undefined;
+    if (!theirs) wrong = 'DIGESTS for a transfer that did not ask to resume';
+    else if (frame.first !== theirs.count) wrong = `DIGESTS from block ${frame.first}, expected block ${theirs.count}`;
+    else if (theirs.count + count > theirs.most) wrong = `DIGESTS for more blocks than the image has (${theirs.most})`;
+    if (wrong || !theirs) return this.#stop(o, new StreamFormatError(wrong), describeError(new StreamFormatError(wrong)));
+    if (count === 0) {
+      o.theirs = undefined;
+      theirs.done(Buffer.concat(theirs.parts));
+      return;
+    }
+    theirs.parts.push(Buffer.from(frame.digests)); // a copy: the parser's buffer is reused
+    theirs.count += count;
+  }
+
   /** Stops a transfer and tells the receiver why (when it can still be told). */
   #stop(o: Outgoing, error: Error, tell?: { code: string; message: string }): void {
     if (o.stopped) return;
     o.stopped = true;
+    o.theirs?.failed(error);
     o.reader.destroy();
     if (tell && o.begun && !this.link.broken()) {
       void this.link.output.write(encodeFrame({ type: 'error', id: o.wireId, reply: false, ...tell })).catch(() => {});

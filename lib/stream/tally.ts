@@ -1,7 +1,7 @@
 // The rules one transfer's frames obey, checked the same way by whoever sends
 // and whoever receives: pieces in ascending order, never overlapping, never
 // past the image's end, covering it exactly; and the END checksum.
-import { addon, type NativeChecksum, type StreamItem } from '../native';
+import { addon, type NativeChecksum, type SameItem, type StreamItem } from '../native';
 import { MAX_DATA, StreamFormatError } from './format';
 
 export class ChecksumMismatchError extends Error {
@@ -19,11 +19,16 @@ export function checkEnd(sent: { dataBytes: number; checksum: string }, arrived:
   }
 }
 
+/** The block a resuming receiver describes with one digest (docs/checksum.md). */
+export const DIGEST_BLOCK = 64 * 1024;
+
 export class ImageTally {
   /** Image bytes covered so far, from 0: the next piece starts here or later. */
   position = 0;
   dataBytes = 0;
   holeBytes = 0;
+  /** Resuming: bytes the receiver already held (SAME frames). */
+  sameBytes = 0;
   readonly #sum: NativeChecksum | undefined;
 
   /** `summing` false: placement rules only, for a writer that trusts its decoder's checksum. */
@@ -45,6 +50,16 @@ export class ImageTally {
     if (length <= 0) throw new StreamFormatError(`hole of ${length} bytes`);
     this.#place(offset, length, 'hole');
     this.holeBytes += length;
+  }
+
+  /** Whole blocks of the image (the last may be short), of the first `held` the receiver announced. */
+  same(offset: number, length: number, held: number): void {
+    const end = offset + length;
+    const wholeBlocks = offset % DIGEST_BLOCK === 0 && (end % DIGEST_BLOCK === 0 || end === this.size);
+    if (length <= 0 || !wholeBlocks) throw new StreamFormatError(`SAME at ${offset} of ${length} bytes is not whole blocks of ${DIGEST_BLOCK}`);
+    if (Math.ceil(end / DIGEST_BLOCK) > held) throw new StreamFormatError(`SAME at ${offset} of ${length} bytes covers blocks this end never said it held (${held})`);
+    this.#place(offset, length, 'same');
+    this.sameBytes += length;
   }
 
   /** One piece, checked and counted. */

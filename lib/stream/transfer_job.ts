@@ -2,7 +2,7 @@
 // the same face as a CopyJob (events, promise, progress(), cancel, for await).
 import { AbortError } from '../errors';
 import { JobBase, ZERO_PROGRESS } from '../job_base';
-import { addon, type NativeMeter, type StreamItem } from '../native';
+import { addon, type NativeMeter, type SameItem, type StreamItem } from '../native';
 import { DEFAULT_PROGRESS_INTERVAL } from '../options';
 import type { Progress } from '../types';
 
@@ -63,13 +63,14 @@ export class TransferJob extends JobBase<TransferResult> {
   }
 
   /** @internal */
-  advance(piece: StreamItem): void {
+  advance(piece: StreamItem | SameItem): void {
     const meter = this.#meter;
     if (!meter) return;
     const data = piece.type === 'data' ? piece.data.length : 0;
-    const hole = piece.type === 'hole' ? piece.length : 0;
-    this.#position += data + hole;
-    meter.add(data + hole, data, hole, this.#position);
+    // Bytes the receiver already held count as done and skipped, like a hole: nothing moved.
+    const skipped = piece.type === 'data' ? 0 : piece.length;
+    this.#position += data + skipped;
+    meter.add(data + skipped, data, skipped, this.#position);
     this.#maybeReport();
   }
 

@@ -139,6 +139,7 @@ DigestRequest digest_request_from_js(const Napi::Value& target, const Napi::Obje
   r.length = optional_number(opts, "length");
   r.progress_interval_ms = static_cast<uint32_t>(number(opts, "progressInterval"));
   r.progress_delay_ms = static_cast<uint32_t>(number(opts, "progressDelay"));
+  r.blocks = opts.Has("blocks") && flag(opts, "blocks");
   return r;
 }
 
@@ -153,6 +154,7 @@ WriterOptions writer_options_from_js(const Napi::Object& opts) {
   w.range.truncate = flag(opts, "truncate");
   w.range.target_is_zero = flag(opts, "targetIsZero");
   w.fsync = mode<SyncMode>(opts, "fsync");
+  w.verify = flag(opts, "verify");
   return w;
 }
 

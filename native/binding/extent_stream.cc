@@ -1,5 +1,6 @@
 #include "extent_stream.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstdio>
 #include <vector>
@@ -31,7 +32,7 @@ Napi::Array items_to_js(Napi::Env env, const std::vector<StreamItem>& items) {
   for (size_t i = 0; i < items.size(); i++) {
     const StreamItem& item = items[i];
     Napi::Object o = Napi::Object::New(env);
-    o.Set("type", item.data ? "data" : "hole");
+    o.Set("type", item.data ? "data" : item.same ? "same" : "hole");
     o.Set("offset", static_cast<double>(item.offset));
     if (item.data) {
       o.Set("data", Napi::Buffer<unsigned char>::Copy(env, item.bytes, item.length));
@@ -57,7 +58,8 @@ Napi::String checksum_to_js(Napi::Env env, uint64_t sum) {
 Napi::Function NativeReader::Define(Napi::Env env) {
   return DefineClass(env, "NativeReader",
                      {InstanceMethod<&NativeReader::Open>("open"), InstanceMethod<&NativeReader::Read>("read"),
-                      InstanceMethod<&NativeReader::Checksum>("checksum"), InstanceMethod<&NativeReader::Close>("close")});
+                      InstanceMethod<&NativeReader::Checksum>("checksum"), InstanceMethod<&NativeReader::ResumeFrom>("resumeFrom"),
+                      InstanceMethod<&NativeReader::Close>("close")});
 }
 
 NativeReader::NativeReader(const Napi::CallbackInfo& info)
@@ -110,6 +112,21 @@ Napi::Value NativeReader::Read(const Napi::CallbackInfo& info) {
       *reading = false;
       callback.Call({env.Null(), items_to_js(env, *items)});
     };
+  });
+  return info.Env().Undefined();
+}
+
+// resumeFrom(digests, cb): the receiver's block digests (32 bytes each), before the first read.
+// Posted like a read, so it runs after open() and before any read that follows it.
+Napi::Value NativeReader::ResumeFrom(const Napi::CallbackInfo& info) {
+  auto bytes = info[0].As<Napi::Buffer<unsigned char>>();
+  std::vector<Digest> theirs(bytes.Length() / sizeof(Digest));
+  for (size_t i = 0; i < theirs.size(); i++) std::copy_n(bytes.Data() + i * sizeof(Digest), sizeof(Digest), theirs[i].begin());
+  auto reader = reader_;
+  worker_->post(info.Env(), info[1].As<Napi::Function>(), [reader, theirs = std::move(theirs)]() mutable -> Deliver {
+    Status s = reader->resume_from(std::move(theirs));
+    if (!s.ok()) return deliver_error(s);
+    return deliver_value([](Napi::Env env) { return env.Undefined(); });
   });
   return info.Env().Undefined();
 }

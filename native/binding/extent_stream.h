@@ -23,6 +23,7 @@ class NativeReader : public Napi::ObjectWrap<NativeReader> {
   Napi::Value Open(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Checksum(const Napi::CallbackInfo& info);
+  Napi::Value ResumeFrom(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   Target target_;

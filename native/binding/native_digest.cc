@@ -1,5 +1,7 @@
 #include "native_digest.h"
 
+#include <algorithm>
+
 #include "../engine/image_digest.h"
 #include "convert.h"
 
@@ -14,6 +16,16 @@ Napi::Object digest_outcome_to_js(Napi::Env env, const DigestOutcome& outcome) {
   o.Set("algorithm", kDigestAlgorithm);
   o.Set("digest", to_hex(outcome.digest).data());
   o.Set("size", static_cast<double>(outcome.length));
+  if (!outcome.block_digests.empty() || !outcome.block_sums.empty()) {
+    auto digests = Napi::Buffer<unsigned char>::New(env, outcome.block_digests.size() * sizeof(Digest));
+    for (size_t i = 0; i < outcome.block_digests.size(); i++)
+      std::copy(outcome.block_digests[i].begin(), outcome.block_digests[i].end(), digests.Data() + i * sizeof(Digest));
+    auto sums = Napi::Buffer<unsigned char>::New(env, outcome.block_sums.size() * 8);
+    for (size_t i = 0; i < outcome.block_sums.size(); i++)
+      for (int b = 0; b < 8; b++) sums.Data()[i * 8 + b] = static_cast<unsigned char>(outcome.block_sums[i] >> (8 * b));
+    o.Set("blockDigests", digests);
+    o.Set("blockSums", sums);
+  }
   return o;
 }
 

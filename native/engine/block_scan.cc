@@ -6,9 +6,13 @@
 
 namespace blockcopy {
 
-Status BlockScan::open(const Target& target, uint64_t offset, std::optional<uint64_t> length, const char* name) {
-  offset_ = offset;
+Status BlockScan::open(const Target& target, uint64_t offset, std::optional<uint64_t> length, const char* name, bool clamp) {
   Status s = source_.open(target);
+  if (s.ok() && clamp) {
+    offset = std::min(offset, source_.size());
+    if (length) length = std::min(*length, source_.size() - offset);
+  }
+  offset_ = offset;
   if (s.ok()) s = source_.resolve(offset, length, name, &length_);
   if (s.ok()) s = source_.extents(offset, length_, SparseMode::Auto, &extents_);
   if (!s.ok()) return s;

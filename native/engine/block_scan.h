@@ -38,7 +38,9 @@ struct ScanWindow {
 class BlockScan {
  public:
   // `name` is the offset option as the caller spelt it, for the range error.
-  Status open(const Target& target, uint64_t offset, std::optional<uint64_t> length, const char* name);
+  // `clamp`: a range reaching past the end is cut at the end instead (what a
+  // resuming receiver holds of an image may be less than all of it).
+  Status open(const Target& target, uint64_t offset, std::optional<uint64_t> length, const char* name, bool clamp = false);
   uint64_t length() const { return length_; }
   uint64_t data_bytes() const { return data_bytes_; }
   const Source& source() const { return source_; }

@@ -21,6 +21,34 @@ Status ExtentReader::open(const Target& target, const ReaderOptions& options) {
   return Status::Ok();
 }
 
+// Data extents grow to whole blocks (hole bytes read as zeros), so each
+// block a receiver might hold is read and hashed whole.
+Status ExtentReader::resume_from(std::vector<Digest> theirs) {
+  if (index_ != 0 || within_ != 0) return Status::Invalid("resume_from() after the first read");
+  std::vector<Extent> rounded;
+  const uint64_t base = options_.offset, end = base + length_;
+  for (const Extent& e : extents_) {
+    if (!e.data) continue;
+    const uint64_t from = base + (e.offset - base) / kDigestBlock * kDigestBlock;
+    const uint64_t to = std::min(end, base + (e.offset + e.length - base + kDigestBlock - 1) / kDigestBlock * kDigestBlock);
+    if (!rounded.empty() && from <= rounded.back().offset + rounded.back().length) {
+      rounded.back().length = to - rounded.back().offset;
+    } else {
+      rounded.push_back({from, to - from, true});
+    }
+  }
+  extents_.clear();
+  uint64_t at = base;
+  for (const Extent& d : rounded) {
+    if (d.offset > at) extents_.push_back({at, d.offset - at, false});
+    extents_.push_back(d);
+    at = d.offset + d.length;
+  }
+  if (at < end) extents_.push_back({at, end - at, false});
+  theirs_ = std::move(theirs);
+  return Status::Ok();
+}
+
 Status ExtentReader::make_room(size_t max) {
   const size_t need = max * options_.piece;
   if (batch_ && batch_->size() >= need) return Status::Ok();
@@ -42,7 +70,7 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
     const uint64_t at = extent.offset + within_;
     const uint64_t left = extent.length - within_;
     if (!extent.data) {
-      out->push_back({false, at - options_.offset, left, nullptr});
+      out->push_back({false, false, at - options_.offset, left, nullptr});
       within_ += left;
     } else {
       // Pieces end on the piece grid of the image, so a reader and a writer agree on them.
@@ -67,18 +95,41 @@ Status ExtentReader::read_piece(uint64_t at, uint64_t n, unsigned char* buf, std
   Status s = source_.read(buf, n, at);
   if (!s.ok()) return s;
   const uint64_t rel = at - options_.offset;
+  if (theirs_) {
+    sum_.update(rel, buf, n);
+    split_same_blocks(rel, n, buf, out);
+    return Status::Ok();
+  }
   if (options_.sparse != SparseMode::Always) {
     sum_.update(rel, buf, n);
-    out->push_back({true, rel, n, buf});
+    out->push_back({true, false, rel, n, buf});
     return Status::Ok();
   }
   // Runs of zero blocks become holes, runs of data items of their own (views into buf).
   split_zero_runs(buf, n, rel, kZeroBlock, &runs_);
   for (const ZeroRun& run : runs_) {
     if (!run.zero) sum_.update(rel + run.offset, buf + run.offset, run.length);
-    out->push_back({!run.zero, rel + run.offset, run.length, run.zero ? nullptr : buf + run.offset});
+    out->push_back({!run.zero, false, rel + run.offset, run.length, run.zero ? nullptr : buf + run.offset});
   }
   return Status::Ok();
+}
+
+// A piece of whole blocks (pieces and data extents lie on the block grid) as
+// runs of blocks the receiver holds and runs it does not.
+void ExtentReader::split_same_blocks(uint64_t rel, uint64_t n, const unsigned char* buf, std::vector<StreamItem>* out) const {
+  const size_t first = out->size();  // runs merge within this piece only: a data item stays within a frame's limit
+  for (uint64_t at = 0; at < n;) {
+    const uint64_t len = std::min<uint64_t>(kDigestBlock, n - at);
+    const uint64_t block = (rel + at) / kDigestBlock;
+    const bool held = block < theirs_->size() && (*theirs_)[block] == block_digest(buf + at, len);
+    StreamItem* last = out->size() > first ? &out->back() : nullptr;
+    if (last && last->same == held) {
+      last->length += len;
+    } else {
+      out->push_back({!held, held, rel + at, len, held ? nullptr : buf + at});
+    }
+    at += len;
+  }
 }
 
 }  // namespace blockcopy

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "block_digest.h"
 #include "checksum.h"
 #include "extent_map.h"
 #include "page_cache.h"
@@ -21,6 +22,7 @@ namespace blockcopy {
 
 struct StreamItem {
   bool data = false;
+  bool same = false;    // not data: bytes the resuming receiver already holds (a SAME frame), else a hole
   uint64_t offset = 0;  // relative to the start of the range (the image's offset)
   uint64_t length = 0;
   const unsigned char* bytes = nullptr;  // data only: inside the reader's batch buffer (next() says how long)
@@ -42,6 +44,12 @@ class ExtentReader {
   // The checksum of every data item handed out so far (docs/stream-format.md).
   uint64_t checksum() const { return sum_.value(); }
 
+  // Resuming: `theirs` are the digests of the blocks the receiver holds, from
+  // the image's first block on (block_digest.h). Every block with data is
+  // read whole and hashed; one whose digest matches goes out as a `same`
+  // item instead of data (and still counts in the checksum). Before next().
+  Status resume_from(std::vector<Digest> theirs);
+
   // Up to `max` items into `out`; none means the range is done. Their bytes
   // live in one buffer the reader reuses: valid until the next call to next().
   // (A fresh allocation per piece cost more than the copy itself: every page
@@ -50,6 +58,7 @@ class ExtentReader {
 
  private:
   Status read_piece(uint64_t at, uint64_t n, unsigned char* buf, std::vector<StreamItem>* out);
+  void split_same_blocks(uint64_t rel, uint64_t n, const unsigned char* buf, std::vector<StreamItem>* out) const;
   Status make_room(size_t max);
 
   Source source_;
@@ -61,6 +70,7 @@ class ExtentReader {
   std::vector<ZeroRun> runs_;
   std::unique_ptr<AlignedBuffer> batch_;  // room for `max` pieces; refilled by every next()
   ImageChecksum sum_;
+  std::optional<std::vector<Digest>> theirs_;  // resuming
   std::optional<ReadBehind> read_behind_;  // an image sent from a cold file leaves the cache as it goes
 };
 

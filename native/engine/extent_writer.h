@@ -25,6 +25,9 @@ struct WriterOptions {
   DestinationOpen how;  // create_mode is 0666: a streamed image has no mode of its own
   DestinationRange range;
   SyncMode fsync{};
+  // At finish, after the flush: the image read back from the disk and its
+  // checksum compared, window by window, with that of what was written.
+  bool verify{};
 };
 
 // One piece of a received image: data (its bytes) or a hole, at `rel` in the image.
@@ -42,8 +45,11 @@ class ExtentWriter {
   // write: a pipe's 64 KiB pieces would otherwise cost a system call each.
   // Nothing outside the image is ever written.
   Status apply(const std::vector<ImagePiece>& pieces);
-  // Sizes the destination to the image's end and flushes as asked.
+  // Sizes the destination to the image's end and flushes as asked; then, with
+  // verify, reads the image back: ERR_BLOCKCOPY_VERIFY names the first
+  // window (kVerifyWindow bytes) whose checksum differs.
   Status finish();
+  static constexpr uint64_t kVerifyWindow = 16ull << 20;
   // A transfer that failed before writing anything removes a destination it created.
   void abandon() { dst_.abandon(); }
 
@@ -56,12 +62,16 @@ class ExtentWriter {
   Status check_inside(uint64_t rel, uint64_t length, const char* what) const;
   Status write_run(uint64_t rel, std::vector<iovec> run);
   Status hole(uint64_t rel, uint64_t length);
+  void sum_by_window(uint64_t rel, const unsigned char* data, size_t length);
+  Status read_back() const;
 
+  Target target_;
   WriterOptions options_;
   Destination dst_;
   std::optional<WriteBehind> write_behind_;
   uint64_t written_ = 0, skipped_ = 0;
   ImageChecksum sum_;
+  std::vector<uint64_t> window_sums_;  // with verify: the checksum of what was written, per window
 };
 
 }  // namespace blockcopy

@@ -17,9 +17,11 @@ constexpr uint32_t kMaxData = 256 * 1024;  // the largest DATA payload after its
 constexpr uint32_t kMaxName = 1024;
 constexpr uint32_t kMaxCode = 64;
 constexpr uint32_t kMaxMessage = 4096;
-constexpr uint8_t kReply = 1;  // header flag: the frame answers a transfer its recipient sent
+constexpr uint8_t kReply = 1;   // header flag: the frame answers a transfer its recipient sent
+constexpr uint8_t kResume = 2;  // BEGIN's flag: answer with DIGESTS of what you hold; SAME frames may follow
+constexpr uint32_t kDigestBytes = 32;  // one block's digest in a DIGESTS frame
 
-enum Type : uint8_t { Begin = 1, Data = 2, Hole = 3, End = 4, Error = 5, Ok = 6 };
+enum Type : uint8_t { Begin = 1, Data = 2, Hole = 3, End = 4, Error = 5, Ok = 6, Digests = 7, Same = 8 };
 
 // The largest payload a frame of `type` may declare; 0 for a type that does not exist.
 constexpr uint32_t max_payload(uint8_t type) {
@@ -30,6 +32,8 @@ constexpr uint32_t max_payload(uint8_t type) {
     case End: return 16;
     case Error: return 4 + kMaxCode + kMaxMessage;
     case Ok: return 8;
+    case Digests: return 8 + kMaxData;  // the first block's index, then up to 8192 digests
+    case Same: return 16;
     default: return 0;
   }
 }

@@ -40,6 +40,8 @@ const char* type_name(uint8_t type) {
     case Hole: return "HOLE";
     case End: return "END";
     case Error: return "ERROR";
+    case Digests: return "DIGESTS";
+    case Same: return "SAME";
     default: return "OK";
   }
 }
@@ -136,6 +138,8 @@ Status Receiver::receive() {
       case Hole: s = on_piece(h, p); break;
       case End: s = on_end(h, p); break;
       case Error: s = on_error(h, p); break;
+      case Digests:
+      case Same: s = broken(std::string("a ") + type_name(h.type) + " frame: resuming takes a two-way stream, and this one carries no answers"); break;
       default: s = broken("an OK answer arrived for transfer " + num(h.id) + ", but this end sent nothing");
     }
   }
@@ -207,8 +211,11 @@ Status Receiver::check_header(Header* h) const {
   if (limit == 0) return broken("unknown frame type " + type);
   if (h->length > limit) return broken("frame type " + type + " declares " + num(h->length) + " payload bytes, more than its limit of " + num(limit));
   if (get_u16(p + 6) != 0) return broken("reserved header bits are set");
-  const bool reply_allowed = h->type == Error || h->type == Ok;
-  if ((h->flags & ~kReply) || (h->flags == kReply && !reply_allowed) || (h->type == Ok && h->flags != kReply)) {
+  if (h->type == Begin && h->flags == kResume) {
+    return broken("the sender asks to resume, which takes a two-way stream (a socket): this one carries no answers");
+  }
+  const bool reply_allowed = h->type == Error || h->type == Ok || h->type == Digests;
+  if ((h->flags & ~kReply) || (h->flags == kReply && !reply_allowed) || ((h->type == Ok || h->type == Digests) && h->flags != kReply)) {
     return broken("frame type " + type + " with flags " + num(h->flags));
   }
   if (h->id == 0 && h->type != Error) return broken("transfer id 0 is only for connection errors");

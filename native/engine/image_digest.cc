@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "block_scan.h"
+#include "checksum.h"
 #include "worker_pool.h"
 
 namespace blockcopy {
@@ -12,8 +13,8 @@ namespace {
 // More helpers than this gain nothing: one reader feeds them.
 constexpr unsigned kMostHashThreads = 8;
 
-DigestOutcome finish(CopyControl& control, Ending ending, Status status, uint64_t length, Digest digest = {}) {
-  DigestOutcome out;
+DigestOutcome finish(CopyControl& control, Ending ending, Status status, uint64_t length, Digest digest = {},
+                     DigestOutcome out = {}) {
   out.ending = ending;
   out.status = std::move(status);
   out.length = length;
@@ -42,12 +43,19 @@ void fold(const ScanWindow& w, const std::vector<Digest>& digests, ImageDigest* 
   }
 }
 
+void keep_blocks(const ScanWindow& w, const std::vector<Digest>& digests, const std::vector<uint64_t>& sums, DigestOutcome* out) {
+  for (size_t i = 0; i < w.blocks(); i++) {
+    out->block_digests.push_back(w.hole[i] ? zero_block_digest(w.block_length(i)) : digests[i]);
+    out->block_sums.push_back(w.hole[i] ? 0 : sums[i]);
+  }
+}
+
 }  // namespace
 
 DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, ProgressSink* sink) {
   if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), 0);
   BlockScan scan;
-  Status s = scan.open(req.target, req.offset, req.length, "offset");
+  Status s = scan.open(req.target, req.offset, req.length, "offset", req.blocks);
   if (!s.ok()) return finish(control, Ending::Failed, s, 0);
   control.meter.set_totals(scan.data_bytes(), scan.length());
 
@@ -56,23 +64,32 @@ DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, Progres
   ImageDigest image;
   ScanWindow windows[2];
   std::vector<Digest> digests(kScanWindowBlocks);
+  std::vector<uint64_t> sums(kScanWindowBlocks);
+  DigestOutcome kept;
   s = scan.next(&windows[0]);
   for (int cur = 0; s.ok() && windows[cur].length; cur ^= 1) {
     const ScanWindow& w = windows[cur];
-    pool.start(w.blocks(), [&w, &digests](size_t i) {
-      if (!w.hole[i]) digests[i] = block_digest(w.block(i), w.block_length(i));
+    const bool blocks = req.blocks;
+    pool.start(w.blocks(), [&w, &digests, &sums, blocks](size_t i) {
+      if (w.hole[i]) return;
+      digests[i] = block_digest(w.block(i), w.block_length(i));
+      if (!blocks) return;
+      ImageChecksum sum;
+      sum.update(w.start + i * uint64_t{kDigestBlock}, w.block(i), w.block_length(i));
+      sums[i] = sum.value();
     });
     // The next window is read while this one is hashed.
     s = control.cancel.requested() ? Status::Ok() : scan.next(&windows[cur ^ 1]);
     pool.wait();
     fold(w, digests, &image);
+    if (req.blocks) keep_blocks(w, digests, sums, &kept);
     control.meter.add(w.data_bytes, 0, w.length - w.data_bytes);
     control.meter.reach(w.start + w.length);
     schedule.tick(control, sink);
     if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), scan.length());
   }
   if (!s.ok()) return finish(control, Ending::Failed, s, scan.length());
-  return finish(control, Ending::Completed, Status::Ok(), scan.length(), image.finish(scan.length()));
+  return finish(control, Ending::Completed, Status::Ok(), scan.length(), image.finish(scan.length()), std::move(kept));
 }
 
 }  // namespace blockcopy

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "block_digest.h"
 #include "control.h"
@@ -19,6 +20,10 @@ struct DigestRequest {
   std::optional<uint64_t> length;
   uint32_t progress_interval_ms{};
   uint32_t progress_delay_ms{};
+  // A resuming receiver's question, what it holds of an image: the range cut
+  // at the target's end rather than refused, and every block's digest and
+  // stream checksum (checksum.h) kept.
+  bool blocks{};
 };
 
 struct DigestOutcome {
@@ -27,6 +32,8 @@ struct DigestOutcome {
   Digest digest{};
   uint64_t length = 0;  // of the range hashed
   ProgressSnapshot progress;
+  std::vector<Digest> block_digests;  // with `blocks`
+  std::vector<uint64_t> block_sums;   // each block's share of the stream checksum, with `blocks`
 };
 
 DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, ProgressSink* sink);
