@@ -136,6 +136,8 @@ export interface NativeTransferOutcome extends Progress {
   name: string;
   /** The sender stopped between frames: an ERROR frame may still follow. */
   betweenFrames: boolean;
+  /** A receiver that stopped: every image byte below it is written and flushed (0 for a sender). */
+  resumeOffset: number;
 }
 
 type TransferEvent = (kind: 'progress' | 'end', payload: Progress | NativeTransferOutcome) => void;

@@ -106,13 +106,16 @@ export const hasStrace = spawnSync('strace', ['-V']).status === 0;
  * (fsync, fdatasync) made on it: proof that a flush happened, which the
  * bytes on disk cannot give.
  */
-export function flushCalls(args: string[], input?: Buffer): { status: number | null; stderr: string; calls: Map<string, string[]> } {
+export function flushCalls(args: string[], input?: Buffer | { file: string }): { status: number | null; stderr: string; calls: Map<string, string[]> } {
   const log = path.join(os.tmpdir(), `blockcopy-strace-${process.pid}-${Date.now()}.log`);
+  // A Buffer arrives on a socket (what Node's pipes are); { file } is stdin opened on that file.
+  const stdinFd = input && !Buffer.isBuffer(input) ? fs.openSync(input.file, 'r') : undefined;
   try {
     const r = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, ...args], {
       cwd: ROOT,
       encoding: 'utf8',
-      ...(input ? { input } : {}),
+      ...(Buffer.isBuffer(input) ? { input } : {}),
+      ...(stdinFd !== undefined ? { stdio: [stdinFd, 'pipe', 'pipe'] } : {}),
     });
     const calls = new Map<string, string[]>();
     for (const m of fs.readFileSync(log, 'utf8').matchAll(/(fsync|fdatasync)\(\d+<([^>]*)>\)\s+=\s+0/g)) {
@@ -120,6 +123,7 @@ export function flushCalls(args: string[], input?: Buffer): { status: number | n
     }
     return { status: r.status, stderr: r.stderr, calls };
   } finally {
+    if (stdinFd !== undefined) fs.closeSync(stdinFd);
     fs.rmSync(log, { force: true });
   }
 }

@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { allocated, bc, CLI, makeSparse, MiB, runNode, scratch, sha256, socketPair } from './helpers';
+import { allocated, bc, CLI, flushCalls, hasStrace, makeSparse, MiB, runNode, scratch, sha256, socketPair } from './helpers';
 import { beginFrame, frame, preface } from './stream_helpers';
 
 const tmp = scratch('resume');
@@ -124,12 +124,14 @@ describe('resume and delta over a socket', () => {
     expect(allocated(dst)).toBeLessThanOrEqual(allocated(src) + 2 * BLOCK);
   });
 
-  it('a destination that does not exist yet gets the whole image', async () => {
+  it('a destination that does not exist yet, or is empty, gets the whole image', async () => {
     const src = dense('new.src', 3 * MiB + 1);
-    const dst = tmp.file('new.dst');
-    const { sent } = await transfer(src, dst);
-    expect(sha256(dst)).toBe(sha256(src));
-    expect(sent).toBeGreaterThanOrEqual(3 * MiB + 1);
+    for (const dst of [tmp.file('new.dst'), tmp.file('empty.dst')]) {
+      if (dst.endsWith('empty.dst')) fs.writeFileSync(dst, '');
+      const { sent } = await transfer(src, dst);
+      expect(sha256(dst)).toBe(sha256(src));
+      expect(sent).toBeGreaterThanOrEqual(3 * MiB + 1);
+    }
   });
 
   it('needs a stream that carries answers: a one-way stream is refused before anything is read', () => {
@@ -184,6 +186,61 @@ describe('blockcopy send --to COMMAND --resume', () => {
   });
 });
 
+describe('a one-way recv that stops says where to resume', () => {
+  const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
+  const node = quote(process.execPath);
+  const cli = quote(CLI);
+
+  /** The stream of `src`, cut after `at` bytes, in a file (recv takes a file or a pipe on stdin natively). */
+  function cutStream(src: string, at: number): string {
+    const out = `${src}.stream`;
+    const r = spawnSync('bash', ['-c', `${node} ${cli} send ${quote(src)} --quiet > ${quote(out)}`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    fs.truncateSync(out, at);
+    return out;
+  }
+  const recvFrom = (stream: string, dst: string) => spawnSync('bash', ['-c', `${node} ${cli} recv ${quote(dst)} < ${quote(stream)}`], { encoding: 'utf8' });
+
+  it('a stream cut short: exit 1, the prefix written and flushed, and the printed command finishes the image', () => {
+    // Pieces are written as the receiver's 4 MiB buffer fills: several times over before the cut.
+    const size = 24 * MiB + 12345;
+    const src = dense('oneway-cut.src', size);
+    const dst = tmp.file('oneway-cut.dst');
+    const stream = cutStream(src, Math.floor(size * 0.6));
+    const r = hasStrace ? flushCalls([CLI, 'recv', dst], { file: stream }) : { ...recvFrom(stream, dst), calls: undefined };
+    expect(r.status).toBe(1);
+    const m = /the image's first (\d+) bytes are written to .* and flushed/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const at = Number(m![1]);
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThanOrEqual(size * 0.6);
+    expect(sha256(dst, 0, at)).toBe(sha256(src, 0, at));
+    if (r.calls) expect(r.calls.get(dst)).toContain('fdatasync');
+    const command = /\n {2}(blockcopy send SOURCE .*)\n/.exec(r.stderr)![1]!;
+    expect(command).toContain(`--offset ${at}`);
+    expect(command).toContain(`--seek ${at}`);
+    const finish = command.replace('blockcopy send SOURCE', `${node} ${cli} send ${quote(src)}`).replace('| blockcopy recv', `| ${node} ${cli} recv`);
+    const done = spawnSync('bash', ['-o', 'pipefail', '-c', finish], { encoding: 'utf8' });
+    expect(done.status, done.stderr).toBe(0);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(fs.statSync(dst).size).toBe(size);
+  });
+
+  it('recv --seek keeps what is before the image; a failure before any byte landed prints no resume point', () => {
+    const src = dense('oneway-seek.src', 3 * MiB);
+    const dst = tmp.file('oneway-seek.dst');
+    makeSparse(dst, MiB, [[0, MiB]], 0x61);
+    const head = sha256(dst);
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${node} ${cli} send ${quote(src)} | ${node} ${cli} recv ${quote(dst)} --seek 1M`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(dst, 0, MiB)).toBe(head);
+    expect(sha256(dst, MiB)).toBe(sha256(src));
+    const nothing = recvFrom(cutStream(src, 20), tmp.file('oneway-none.dst'));
+    expect(nothing.status).toBe(1);
+    expect(nothing.stderr).not.toMatch(/To send the rest/);
+  });
+});
+
 describe('a resuming peer that breaks the rules', () => {
   /** Whether the receiver's answers so far hold the empty DIGESTS frame that ends its list. */
   function digestsEnded(answers: Buffer): boolean {
@@ -207,6 +264,8 @@ describe('a resuming peer that breaks the rules', () => {
       () => undefined,
       (e: Error & { code?: string }) => e,
     );
+    // The answer to a refusal may still be on its way: give it a moment to arrive.
+    for (let i = 0; i < 50 && !Buffer.concat(answers).includes(Buffer.from(error?.code ?? '\0')); i++) await new Promise((r) => setTimeout(r, 20));
     client.destroy();
     server.destroy();
     close();
@@ -261,11 +320,39 @@ describe('a resuming peer that breaks the rules', () => {
     }
   });
 
+  it('a resuming BEGIN for an image past 256 GiB is refused before anything is hashed or kept', async () => {
+    const dst = tmp.file('huge.dst');
+    makeSparse(dst, MiB, [[0, MiB]], 0x55);
+    const before = sha256(dst);
+    const { error, answers } = await feed(Buffer.concat([preface(), resumingBegin(1, 2 ** 40)]), dst);
+    expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/resume takes images of at most/) });
+    expect(answers.includes(Buffer.from('ERR_OUT_OF_RANGE'))).toBe(true); // the sender is told why
+    expect(sha256(dst)).toBe(before);
+    // And a sender does not ask for it.
+    const src = tmp.file('huge.src');
+    fs.writeFileSync(src, '');
+    fs.truncateSync(src, 257 * 1024 * MiB);
+    const { client, server, close } = await socketPair();
+    const refused = await bc.send(src, client, { resume: true }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(refused).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    client.destroy();
+    server.destroy();
+    close();
+  });
+
   it('a receiver that answers with more digests than the image has blocks fails the send', async () => {
     const src = dense('liar.src', 2 * BLOCK);
     const { client, server, close } = await socketPair();
-    // A fake receiver: reads the BEGIN, answers DIGESTS for three blocks of a two-block image.
-    server.once('data', () => {
+    // A fake receiver: once the BEGIN is in, answers DIGESTS for three blocks of a two-block image.
+    let heard = 0;
+    let answered = false;
+    server.on('data', (c: Buffer) => {
+      heard += c.length;
+      if (answered || heard < 16 + 12 + 18) return;
+      answered = true;
       const digests = frame(7, 1, Buffer.concat([u64(0), Buffer.alloc(3 * 32)]));
       digests.writeUInt8(1, 5); // REPLY
       server.write(Buffer.concat([preface(), digests]));

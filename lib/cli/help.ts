@@ -67,6 +67,8 @@ holes travel as a few bytes. stdout must be a pipe or a file.
 
   --sparse MODE     auto (default), always (zero blocks travel as holes) or never
   --name NAME       a name for the receiver
+  --offset SIZE     send FILE from here on (the image is the rest, or --length bytes)
+  --length SIZE     send this many bytes
   -f, --src-format FMT  FILE is an image in FMT, read through qemu-nbd
   --to COMMAND      run COMMAND (with sh) and stream to its stdin instead; it
                     answers on its stdout (recv --duplex), so its OK or error
@@ -79,10 +81,14 @@ ${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stre
   recv: `Usage: blockcopy recv FILE [options] < stream
 
 Reads an image stream from stdin and writes it into FILE, holes as holes,
-and verifies the stream's checksum against what was written.
+and verifies the stream's checksum against what was written. From a pipe or a
+file, a recv that fails or is cancelled flushes what it wrote and prints the
+command that sends the rest (send --offset N | recv --seek N).
 
   --fsync           flush FILE (data and metadata) before exiting
   --fdatasync       flush FILE's data before exiting
+  --seek SIZE       write the image at this offset of FILE, keeping what is
+                    before it (and after it, when FILE is longer)
   --verify          then read the image back from the disk and check it against
                     what was written (exit 1 naming the 16 MiB window that differs)
   --duplex          answer on stdout (OK or ERROR, and a resuming sender's block

@@ -62,6 +62,8 @@ const SEND_OPTIONS = {
   name: { type: 'string' },
   to: { type: 'string' },
   resume: { type: 'boolean' },
+  offset: { type: 'string' },
+  length: { type: 'string' },
 } as const;
 const RECV_OPTIONS = {
   ...OUTPUT,
@@ -69,6 +71,7 @@ const RECV_OPTIONS = {
   fdatasync: { type: 'boolean' },
   verify: { type: 'boolean' },
   duplex: { type: 'boolean' },
+  seek: { type: 'string' },
   'dst-format': { type: 'string', short: 'O' },
 } as const;
 const CHECKSUM_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, offset: { type: 'string' }, length: { type: 'string' } } as const;
@@ -246,10 +249,13 @@ async function sendCommand(args: string[]): Promise<number> {
   if (values.resume && values.to === undefined) throw new UsageError('--resume needs --to COMMAND: the receiver must be able to answer');
   if (values.to === undefined && process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
+  const length = size(values.length, '--length');
   const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
     name: values.name ?? '',
+    offset: size(values.offset, '--offset') ?? 0,
+    ...(length === undefined ? {} : { length }),
   };
   if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, resume: values.resume ?? false }, shown);
   // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
@@ -300,11 +306,26 @@ async function recvCommand(args: string[]): Promise<number> {
   if (values.help) return printHelp('recv');
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
   const shown = display(values);
+  const file = positionals[1]!;
+  const seek = size(values.seek, '--seek') ?? 0;
   const options = {
     fsync: syncMode(values),
     format: choice(values['dst-format'], '--dst-format', IMAGE_FORMATS) ?? 'raw',
     verify: values.verify ?? false,
+    offset: seek,
   };
+  /** After a one-way recv stopped: what is on disk, and the command that sends the rest. */
+  const howToResume = (e: { resumeOffset?: number }) => {
+    const at = e.resumeOffset ?? 0;
+    if (at === 0) return undefined;
+    const recv = ['blockcopy', 'recv', file, '--seek', String(seek + at), ...recvFlags(values)].map(shellQuote).join(' ');
+    return (
+      `the image's first ${at} bytes are written to ${file} and flushed. To send the rest, run:\n` +
+      `  blockcopy send SOURCE --offset ${at} | ${recv}\n` +
+      `(SOURCE as the first send had it; if that send had an --offset, add it to ${at})`
+    );
+  };
+
   // Done once the image is in, even if the sender (ssh, say) keeps the pipe open;
   // but bytes after the image's END mean the input was not what it claimed.
   // From a pipe or a file the engine reads the frames itself; a socket goes through receive().
@@ -312,7 +333,7 @@ async function recvCommand(args: string[]): Promise<number> {
   if (values.duplex && process.stdout.isTTY) throw new UsageError('--duplex answers on stdout: it must be a pipe to the sender (send --to)');
   const native = !values.duplex && isEngineDescriptor(STDIN);
   const input = values.duplex ? Duplex.from({ readable: process.stdin, writable: process.stdout }) : process.stdin;
-  const job = native ? receiveFromDescriptor(STDIN, positionals[1]!, { ...options, trailingGrace: TRAILING_GRACE_MS }) : receive(input, positionals[1]!, options);
+  const job = native ? receiveFromDescriptor(STDIN, file, { ...options, trailingGrace: TRAILING_GRACE_MS }) : receive(input, file, options);
   if (!native) void job.done.catch(() => process.stdin.destroy());
   return watch(job, {
     ...shown,
@@ -321,8 +342,19 @@ async function recvCommand(args: string[]): Promise<number> {
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
       `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
-    cancelled: () => 'cancelled; the destination is incomplete',
+    cancelled: (e) => ['cancelled; the destination is incomplete', howToResume(e)].filter(Boolean).join('; '),
+    afterFailure: howToResume,
   });
+}
+
+/** recv's flags that a resumed recv keeps (the range flags are worked out anew). */
+function recvFlags(values: { fsync?: boolean; fdatasync?: boolean; verify?: boolean; 'dst-format'?: string }): string[] {
+  const out: string[] = [];
+  if (values.fsync) out.push('--fsync');
+  if (values.fdatasync) out.push('--fdatasync');
+  if (values.verify) out.push('--verify');
+  if (values['dst-format']) out.push('-O', values['dst-format']);
+  return out;
 }
 
 const STDIN = 0;

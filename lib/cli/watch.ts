@@ -31,6 +31,8 @@ export interface WatchOptions<R> {
   afterwards?: () => Promise<void>;
   /** What to say after a cancel, e.g. how to resume. */
   cancelled: (error: AbortError) => string;
+  /** What to add after a failure's message, e.g. how to resume; nothing when it returns undefined. */
+  afterFailure?: (error: Error & { resumeOffset?: number }) => string | undefined;
   /** Rewords an error message for this command (the API's option names as its flags). */
   explain?: (message: string) => string;
 }
@@ -140,6 +142,8 @@ export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions
       return EXIT_USAGE;
     }
     process.stderr.write(`blockcopy: ${message}\n`);
+    const more = o.afterFailure?.(error);
+    if (more) process.stderr.write(`${more}\n`);
     return EXIT_FAILED;
   }
 }

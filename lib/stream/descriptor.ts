@@ -46,12 +46,12 @@ export class DescriptorTransferJob extends EngineJob<TransferResult, NativeTrans
   }
 
   protected end(outcome: NativeTransferOutcome): void {
-    const { ending, error, checksum, name, betweenFrames: _b, ...progress } = outcome;
+    const { ending, error, checksum, name, betweenFrames: _b, resumeOffset, ...progress } = outcome;
     this.onEnd(outcome);
     if (ending === 'completed') return this.settle({ ...progress, name, checksum }, progress);
     const failure = ending === 'cancelled' || !error ? new AbortError() : transferError(error, this.target);
-    // A transfer restarts from the beginning: nothing below 0 is promised.
-    Object.assign(failure, { bytesWritten: progress.bytesWritten, bytesDone: progress.bytesDone, resumeOffset: 0 });
+    // A receiver says how much of the image is on disk; a sender promises nothing.
+    Object.assign(failure, { bytesWritten: progress.bytesWritten, bytesDone: progress.bytesDone, resumeOffset });
     this.settle(failure, progress);
   }
 }

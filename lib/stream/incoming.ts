@@ -13,7 +13,7 @@ import { describeError, RemoteError, timedOut } from './errors';
 import { createExtentWriteStream, type ExtentItem, type ExtentWriteStream, type ExtentWriteStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
 import { DIGEST_BYTES, type Frame, frameItem, MAX_DIGESTS, StreamFormatError } from './format';
-import { checkEnd, DIGEST_BLOCK, ImageTally } from './tally';
+import { checkEnd, DIGEST_BLOCK, ImageTally, MAX_RESUME_BYTES, resumeTooBig } from './tally';
 import { TransferJob } from './transfer_job';
 import type { TransferLimit } from './transfer_limit';
 
@@ -271,6 +271,7 @@ export class Receiver {
    */
   #sendDigests(incoming: Incoming, checked: ReceiveChecked, size: number): void {
     incoming.held = null;
+    if (size > MAX_RESUME_BYTES) return this.#stop(incoming, resumeTooBig(size), true);
     const { target, offset, format } = checked.writer;
     const engine = engineTarget(target, format, ONE_CONNECTION);
     incoming.hashing = new addon.NativeDigest(engine, { offset, length: size, progressInterval: 2 ** 31 - 1, progressDelay: 0, blocks: true }, (kind, payload) => {
@@ -282,8 +283,9 @@ export class Receiver {
       if (outcome.ending !== 'completed' && !nothing) {
         return this.#stop(incoming, outcome.error ? fromNative(outcome.error, target) : new AbortError(), true);
       }
-      const digests = nothing ? Buffer.alloc(0) : outcome.blockDigests!;
-      incoming.held = { count: digests.length / DIGEST_BYTES, sums: nothing ? Buffer.alloc(0) : outcome.blockSums!, kept: 0n };
+      // An empty destination (or range) holds no blocks, and the engine hands back no lists.
+      const digests = outcome.blockDigests ?? Buffer.alloc(0);
+      incoming.held = { count: digests.length / DIGEST_BYTES, sums: outcome.blockSums ?? Buffer.alloc(0), kept: 0n };
       for (let first = 0; first * DIGEST_BYTES < digests.length; first += MAX_DIGESTS) {
         this.#reply({ type: 'digests', id: incoming.wireId, first, digests: digests.subarray(first * DIGEST_BYTES, (first + MAX_DIGESTS) * DIGEST_BYTES) });
       }

@@ -10,7 +10,7 @@ import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { createExtentReadStream, type ExtentItem, type ExtentReadStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
 import { DIGEST_BYTES, encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
-import { DIGEST_BLOCK } from './tally';
+import { DIGEST_BLOCK, MAX_RESUME_BYTES, resumeTooBig } from './tally';
 import { TransferJob } from './transfer_job';
 
 interface Outgoing {
@@ -132,6 +132,7 @@ export class Sender {
       await turn;
       if (o.stopped) return;
       const { name, resume } = o.options;
+      if (resume && info.size > MAX_RESUME_BYTES) throw resumeTooBig(info.size);
       job.begin(name, info.size);
       o.begun = true;
       if (resume) reader.resumeFrom(this.#awaitDigests(o, info.size));
@@ -160,9 +161,11 @@ export class Sender {
 
   /** The receiver answers a resuming BEGIN with its digests; reading waits for them. */
   #awaitDigests(o: Outgoing, size: number): Promise<Buffer> {
-    return new Promise<Buffer>((done, failed) => {
+    const theirs = new Promise<Buffer>((done, failed) => {
       o.theirs = { parts: [], count: 0, most: Math.ceil(size / DIGEST_BLOCK), done, failed };
     });
+    theirs.catch(() => {}); // a transfer stopped before its reader asked: the job carries the error
+    return theirs;
   }
 
   /** In order, never more than the image has blocks; an empty frame ends the list. */

@@ -21,6 +21,19 @@ export function checkEnd(sent: { dataBytes: number; checksum: string }, arrived:
 
 /** The block a resuming receiver describes with one digest (docs/checksum.md). */
 export const DIGEST_BLOCK = 64 * 1024;
+/**
+ * The largest image a transfer resumes: each end keeps 32 to 40 bytes per
+ * block (4 Mi blocks, 256 GiB: 160 MiB at the receiver), so a peer cannot make
+ * us hold more than that by declaring a bigger image.
+ */
+export const MAX_RESUME_BYTES = 4 * 1024 * 1024 * DIGEST_BLOCK;
+
+/** The refusal of a resume past MAX_RESUME_BYTES, the same words at either end. */
+export function resumeTooBig(size: number): Error {
+  return Object.assign(new RangeError(`resume takes images of at most ${MAX_RESUME_BYTES} bytes (256 GiB); this one is ${size}`), {
+    code: 'ERR_OUT_OF_RANGE',
+  });
+}
 
 export class ImageTally {
   /** Image bytes covered so far, from 0: the next piece starts here or later. */

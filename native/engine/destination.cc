@@ -255,6 +255,14 @@ void Destination::stop_at(uint64_t at) {
   if (info_.type == FileType::Regular && fd_.valid()) size_file_to(fd_.get(), at, false);
 }
 
+Status Destination::stop_durably_at(uint64_t end) {
+  Status s = Status::Ok();
+  if (nbd_) s = nbd_->nbd().flush_sync();
+  stop_at(end);
+  if (!nbd_ && fd_.valid()) s = flush_file(fd_.get(), SyncMode::Data);
+  return s;
+}
+
 void Destination::abandon() {
   if (!created()) return;
   nbd_.reset();  // qemu-nbd stopped before its file goes

@@ -78,6 +78,9 @@ class Destination {
   // Stopped early: at least `end` long, so a prefix whose last part was a
   // skipped hole reads back right.
   void stop_at(uint64_t end);
+  // stop_at(end), and what was written flushed to the disk (a one-way
+  // receiver's resume point must survive a crash).
+  Status stop_durably_at(uint64_t end);
 
   // Failed before a byte landed: removes the file open() created, if any
   // (through a dangling symlink: the file, not the link).

@@ -52,6 +52,9 @@ class ExtentWriter {
   static constexpr uint64_t kVerifyWindow = 16ull << 20;
   // A transfer that failed before writing anything removes a destination it created.
   void abandon() { dst_.abandon(); }
+  // A transfer that failed after writing: the image's first `rel` bytes, all
+  // applied, are made durable, so a later transfer can start there.
+  Status stop_durably_at(uint64_t rel) { return dst_.stop_durably_at(options_.range.offset + rel); }
 
   uint64_t bytes_written() const { return written_; }
   uint64_t bytes_skipped() const { return skipped_; }

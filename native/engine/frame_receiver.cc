@@ -92,6 +92,7 @@ class Receiver {
   uint32_t id_ = 0;  // the transfer, once BEGIN came
   std::string name_;
   uint64_t size_ = 0, position_ = 0, data_ = 0, checksum_ = 0;
+  uint64_t applied_ = 0;  // image bytes below here are written (or zeroed): pieces apply in order
   std::vector<ImagePiece> pending_;  // checked pieces, pointing into buf_, not yet written
   uint64_t pending_data_ = 0, pending_holes_ = 0;
 };
@@ -108,8 +109,13 @@ TransferOutcome Receiver::run() {
     outcome.progress.bytes_written = writer_.bytes_written();  // zeros written over old data count too
     return outcome;
   }
-  // A file this transfer created and never wrote goes again.
-  if (opened_ && writer_.bytes_written() == 0) writer_.abandon();
+  // A file this transfer created and never wrote goes again; one it wrote
+  // keeps its prefix, flushed, and says where a second transfer may start.
+  if (opened_ && writer_.bytes_written() == 0) {
+    writer_.abandon();
+  } else if (opened_) {
+    outcome.resume_offset = writer_.stop_durably_at(applied_).ok() ? applied_ : 0;
+  }
   if (control_.cancel.requested()) {
     outcome.ending = Ending::Cancelled;
   } else {
@@ -296,6 +302,7 @@ Status Receiver::apply_pending() {
   if (pending_.empty()) return Status::Ok();
   Status s = writer_.apply(pending_);
   if (!s.ok()) return s;
+  applied_ = pending_.back().rel + pending_.back().length;
   control_.meter.add(pending_data_ + pending_holes_, pending_data_, pending_holes_);
   control_.meter.reach(pending_.back().rel + pending_.back().length);
   pending_.clear();
@@ -314,7 +321,10 @@ Status Receiver::on_end(const Header& h, const unsigned char* p) {
   const uint64_t sent_data = get_u64(p), sent_sum = get_u64(p + 8);
   s = apply_pending();
   if (s.ok()) s = writer_.finish();
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    applied_ = 0;  // the last writes, the final size, the flush or the read-back failed: no prefix is promised
+    return s;
+  }
   if (sent_data != data_) return mismatch("the sender counted " + num(sent_data) + " data bytes, " + num(data_) + " arrived");
   if (sent_sum != writer_.checksum()) {
     return mismatch("checksum mismatch: the sender's is " + hex(sent_sum) + ", the data that arrived sums to " + hex(writer_.checksum()));

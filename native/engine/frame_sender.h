@@ -30,6 +30,7 @@ struct TransferOutcome {
   uint64_t checksum = 0;
   std::string name;         // the image's, as BEGIN gave it
   bool between_frames = true;  // the sender stopped on a frame boundary: an ERROR frame may follow
+  uint64_t resume_offset = 0;  // a receiver that stopped: every image byte below it is written and flushed
 };
 
 TransferOutcome run_send(const SendRequest& req, CopyControl& control, ProgressSink* sink);
