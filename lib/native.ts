@@ -100,7 +100,8 @@ export interface EngineWriterOptions extends Pick<CopySettings, 'dstSize' | 'tru
 export interface NativeWriter {
   open(callback: NativeCallback<undefined>): void;
   write(items: StreamItem[], callback: NativeCallback<undefined>): void;
-  finish(callback: NativeCallback<{ bytesWritten: number; bytesSkipped: number; checksum: string }>): void;
+  /** `kept`: (block index, checksum share) pairs of u64 LE for blocks a resuming receiver kept; empty otherwise. */
+  finish(kept: Buffer, callback: NativeCallback<{ bytesWritten: number; bytesSkipped: number; checksum: string }>): void;
   /** Writes not started are dropped; abandon: remove a destination this writer created, if nothing was written; `callback` once the file is closed. */
   close(abandon: boolean, callback?: NativeCallback<undefined>): void;
 }

@@ -46,6 +46,19 @@ async function main() {
     cancelled.cancel({ wait: false });
     await cancelled.done.catch(() => {});
     await bc.copy(src, path.join(dir, 'h'), { verify: true, backend: 'pread' });
+    // A resumed transfer over a socket: the receiver's block digests, SAME frames.
+    const net = require('node:net');
+    const server = net.createServer();
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise((resolve) => server.once('connection', resolve));
+    const client = net.connect(server.address().port, '127.0.0.1');
+    const peer = await accepted;
+    const received = bc.receive(peer, path.join(dir, 'h'), { verify: true });
+    await bc.send(src, client, { resume: true });
+    await received;
+    client.destroy();
+    peer.destroy();
+    server.close();
     console.log('workload done');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

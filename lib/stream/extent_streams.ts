@@ -158,6 +158,7 @@ export class ExtentWriteStream extends Writable {
   #native: NativeWriter | undefined;
   #tally: ImageTally | undefined;
   #placedBy: ImageTally | undefined; // a Connection's tally: it has checked the pieces already
+  #kept: Buffer[] = []; // resuming: blocks kept, for verify
   #result: WriteResult | undefined;
   #owner = 'an extent write stream';
   #release: (() => void) | undefined;
@@ -181,6 +182,20 @@ export class ExtentWriteStream extends Writable {
    */
   placedBy(tally: ImageTally): void {
     this.#placedBy = tally;
+  }
+
+  /**
+   * @internal Resuming: image blocks [first, first + count) were kept, not
+   * written; `sums` holds each block's stream checksum share (u64 LE), which
+   * verify adds to what it expects to read back.
+   */
+  kept(first: number, count: number, sums: Buffer): void {
+    const pairs = Buffer.alloc(16 * count);
+    for (let i = 0; i < count; i++) {
+      pairs.writeBigUInt64LE(BigInt(first + i), 16 * i);
+      sums.copy(pairs, 16 * i + 8, 8 * (first + i), 8 * (first + i + 1));
+    }
+    this.#kept.push(pairs);
   }
 
   /** @internal Who writes through this stream, for another job's EBUSY message ("transfer job 3"). */
@@ -257,7 +272,7 @@ export class ExtentWriteStream extends Writable {
     if (tally.position !== tally.size) {
       return callback(new StreamFormatError(`the stream ended at byte ${tally.position} of a ${tally.size}-byte image`));
     }
-    this.#native.finish((error, result) => {
+    this.#native.finish(Buffer.concat(this.#kept), (error, result) => {
       if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
       this.#result = result;
       this.#release?.(); // the engine let go of its lock in finish()

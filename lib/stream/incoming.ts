@@ -172,6 +172,8 @@ export class Receiver {
           if (!held) throw new StreamFormatError(`a SAME frame for transfer ${frame.id}, which did not ask to resume`);
           incoming.tally.same(frame.offset, frame.length, held.count);
           held.kept += sumOfBlocks(held.sums, frame.offset, frame.length);
+          const first = frame.offset / DIGEST_BLOCK;
+          incoming.writer.kept(first, Math.ceil((frame.offset + frame.length) / DIGEST_BLOCK) - first, held.sums);
           incoming.job.advance(frameItem(frame));
           return;
         }

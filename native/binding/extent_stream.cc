@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "../engine/frame_format.h"
 #include "convert.h"
 
 namespace blockcopy::binding {
@@ -206,9 +207,18 @@ Napi::Value NativeWriter::Write(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// finish(kept, cb): `kept` holds (block index, stream checksum share) pairs,
+// two u64 each, of the blocks a resuming receiver kept instead of writing.
 Napi::Value NativeWriter::Finish(const Napi::CallbackInfo& info) {
   auto writer = writer_;
-  worker_->post(info.Env(), info[0].As<Napi::Function>(), [writer]() -> Deliver {
+  auto bytes = info[0].As<Napi::Buffer<unsigned char>>();
+  std::vector<KeptBlock> kept(bytes.Length() / 16);
+  for (size_t i = 0; i < kept.size(); i++) {
+    kept[i].block = frames::get_u64(bytes.Data() + 16 * i);
+    kept[i].sum = frames::get_u64(bytes.Data() + 16 * i + 8);
+  }
+  worker_->post(info.Env(), info[1].As<Napi::Function>(), [writer, kept = std::move(kept)]() -> Deliver {
+    writer->kept(kept);
     Status s = writer->finish();
     if (!s.ok()) return deliver_error(s);
     const double written = static_cast<double>(writer->bytes_written());

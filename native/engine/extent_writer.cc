@@ -94,6 +94,15 @@ void ExtentWriter::sum_by_window(uint64_t rel, const unsigned char* data, size_t
   }
 }
 
+void ExtentWriter::kept(const std::vector<KeptBlock>& blocks) {
+  if (!options_.verify) return;
+  for (const KeptBlock& k : blocks) {
+    const uint64_t window = k.block * kDigestBlock / kVerifyWindow;
+    if (window_sums_.size() <= window) window_sums_.resize(window + 1, 0);
+    window_sums_[window] += k.sum;
+  }
+}
+
 Status ExtentWriter::read_back() const {
   BlockScan scan;
   Status s = scan.open(target_, options_.range.offset, options_.range.length, "offset");

@@ -38,6 +38,13 @@ struct ImagePiece {
   const unsigned char* bytes;
 };
 
+// A block a resuming receiver already held (a SAME frame): not written, but
+// part of the image verify reads back.
+struct KeptBlock {
+  uint64_t block;  // index of the 64 KiB block in the image
+  uint64_t sum;    // its share of the stream checksum
+};
+
 class ExtentWriter {
  public:
   Status open(const Target& target, const WriterOptions& options);
@@ -50,6 +57,8 @@ class ExtentWriter {
   // window (kVerifyWindow bytes) whose checksum differs.
   Status finish();
   static constexpr uint64_t kVerifyWindow = 16ull << 20;
+  // Before finish(): the blocks kept rather than written count in what verify expects.
+  void kept(const std::vector<KeptBlock>& blocks);
   // A transfer that failed before writing anything removes a destination it created.
   void abandon() { dst_.abandon(); }
   // A transfer that failed after writing: the image's first `rel` bytes, all
