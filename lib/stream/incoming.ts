@@ -2,6 +2,7 @@
 // into a target or refused, each frame is checked for where it goes and
 // handed to a write stream, and the transfer is answered with OK or ERROR. The input is
 // read only while every writer keeps up and the peer reads our answers.
+import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { AbortError, fromNative } from '../errors';
 import { addon, type NativeDigestOutcome } from '../native';
@@ -22,7 +23,7 @@ export interface ReceiveOptions extends Omit<ExtentWriteStreamOptions, 'size'> {
   signal?: AbortSignal;
 }
 
-const ENOENT = 2;
+const { ENOENT } = constants.errno;
 const U64 = (1n << 64n) - 1n;
 
 /** The stream checksums of the blocks [offset, offset + length) covers, summed as the checksum sums: mod 2^64. */

@@ -24,15 +24,6 @@ Mode mode(const Napi::Object& o, const char* key) {
   return static_cast<Mode>(number(o, key));
 }
 
-const char* ending_name(Ending e) {
-  switch (e) {
-    case Ending::Completed: return "completed";
-    case Ending::Cancelled: return "cancelled";
-    case Ending::Failed: return "failed";
-  }
-  return "failed";
-}
-
 const char* kind_name(ErrorKind k) {
   switch (k) {
     case ErrorKind::System: return "system";
@@ -156,6 +147,15 @@ WriterOptions writer_options_from_js(const Napi::Object& opts) {
   w.fsync = mode<SyncMode>(opts, "fsync");
   w.verify = flag(opts, "verify");
   return w;
+}
+
+const char* ending_name(Ending e) {
+  switch (e) {
+    case Ending::Completed: return "completed";
+    case Ending::Cancelled: return "cancelled";
+    case Ending::Failed: return "failed";
+  }
+  return "failed";
 }
 
 Napi::Object progress_to_js(Napi::Env env, const ProgressSnapshot& p) {

@@ -24,6 +24,8 @@ WriterOptions writer_options_from_js(const Napi::Object& opts);
 DigestRequest digest_request_from_js(const Napi::Value& target, const Napi::Object& opts);
 
 Napi::Object progress_to_js(Napi::Env env, const ProgressSnapshot& p);
+// 'completed', 'cancelled' or 'failed': how every job's end event names its ending.
+const char* ending_name(Ending e);
 // { ending, error?, resumeOffset, backend, ...progress }: the JS layer builds
 // the result or the CopyError / AbortError from it.
 Napi::Object outcome_to_js(Napi::Env env, const CopyOutcome& outcome);

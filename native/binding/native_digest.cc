@@ -11,7 +11,7 @@ namespace {
 
 Napi::Object digest_outcome_to_js(Napi::Env env, const DigestOutcome& outcome) {
   Napi::Object o = progress_to_js(env, outcome.progress);
-  o.Set("ending", outcome.ending == Ending::Completed ? "completed" : outcome.ending == Ending::Cancelled ? "cancelled" : "failed");
+  o.Set("ending", ending_name(outcome.ending));
   if (!outcome.status.ok()) o.Set("error", status_to_js(env, outcome.status));
   o.Set("algorithm", kDigestAlgorithm);
   o.Set("digest", to_hex(outcome.digest).data());

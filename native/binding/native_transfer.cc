@@ -20,7 +20,7 @@ uint32_t ms(const Napi::Object& o, const char* key) {
 
 Napi::Object transfer_outcome_to_js(Napi::Env env, const TransferOutcome& outcome) {
   Napi::Object o = progress_to_js(env, outcome.progress);
-  o.Set("ending", outcome.ending == Ending::Completed ? "completed" : outcome.ending == Ending::Cancelled ? "cancelled" : "failed");
+  o.Set("ending", ending_name(outcome.ending));
   if (!outcome.status.ok()) o.Set("error", status_to_js(env, outcome.status));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016" PRIx64, outcome.checksum);
