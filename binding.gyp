@@ -5,6 +5,7 @@
       "target_name": "blockcopy",
       "sources": [
         "native/addon.cc",
+        "native/glibc_floor.c",
         "native/binding/convert.cc",
         "native/binding/copy_sync.cc",
         "native/binding/extent_stream.cc",
@@ -61,10 +62,13 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-O2"],
-      "ldflags": ["-static-libstdc++", "-static-libgcc"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"],
       "conditions": [
         ["faults=='true'", { "defines": ["BLOCKCOPY_FAULT_INJECTION"] }],
+        # The sanitizers intercept pthread_create and friends by name; the glibc
+        # floor's pinned versions would go around them (native/glibc_floor.c).
         ["sanitize=='true'", {
+          "defines+": ["BLOCKCOPY_NO_GLIBC_FLOOR"],
           "cflags_cc+": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
           "ldflags+": ["-fsanitize=address,undefined"],
           "ldflags!": ["-static-libstdc++", "-static-libgcc"]
