@@ -164,7 +164,7 @@ export function runNode(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 1
  */
 export function copySources(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'lib', 'native', 'docs', 'README.md', 'LICENSE']) {
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'lib', 'native', 'scripts', 'docs', 'README.md', 'LICENSE']) {
     fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));

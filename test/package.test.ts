@@ -2,13 +2,15 @@
 // loads its prebuilt binary without a compiler; forced, it builds from source.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copySources, makeSparse, MiB, scratch, sha256 } from './helpers';
+import { copySources, makeSparse, MiB, ROOT, scratch, sha256 } from './helpers';
 
 const tmp = scratch('package');
 afterAll(() => tmp.cleanup());
 let tarball = '';
+let unpacked = '';
 
 const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => {
   const r = spawnSync('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
@@ -54,7 +56,10 @@ beforeAll(() => {
   const packed = fs.readdirSync(tmp.dir).filter((f) => f.endsWith('.tgz'));
   expect(packed).toHaveLength(1);
   tarball = path.join(tmp.dir, packed[0]!);
-}, 300_000);
+  unpacked = path.join(tmp.dir, 'unpacked');
+  fs.mkdirSync(unpacked);
+  execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+}, 900_000);
 
 describe('npm pack', () => {
   it('ships exactly what users need: dist, native sources, binding.gyp, prebuilds, docs, README, LICENSE', () => {
@@ -62,23 +67,177 @@ describe('npm pack', () => {
       .trim()
       .split('\n')
       .map((f) => f.replace(/^package\//, ''));
-    for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/engine/copy_loop.cc', 'native/addon.cc', 'binding.gyp', 'prebuilds/linux-x64/blockcopy.glibc.node', 'docs/stream-format.md', 'README.md', 'LICENSE', 'package.json']) {
+    for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/engine/copy_loop.cc', 'native/addon.cc', 'binding.gyp', 'prebuilds/linux-x64/blockcopy.glibc.node', 'prebuilds/linux-arm64/blockcopy.glibc.node', 'docs/stream-format.md', 'README.md', 'LICENSE', 'package.json']) {
       expect(files, wanted).toContain(wanted);
     }
     const tops = new Set(files.map((f) => f.split('/')[0]));
     expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'dist', 'docs', 'native', 'package.json', 'prebuilds']);
   });
+});
 
-  it('the prebuilt binary links only against glibc (libstdc++ and libgcc are static)', () => {
-    const binary = path.join(tmp.dir, 'sources', 'prebuilds', 'linux-x64', 'blockcopy.glibc.node');
-    const needed = execFileSync('readelf', ['-d', binary], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes('(NEEDED)'))
-      .map((l) => /\[(.*)\]/.exec(l)![1]);
-    // glibc's own parts only: no libstdc++.so or libgcc_s.so to match on the user's machine.
-    for (const lib of needed) expect(['libc.so.6', 'libm.so.6', 'ld-linux-x86-64.so.2']).toContain(lib);
-    expect(needed).toContain('libc.so.6');
-  });
+const inCI = Boolean(process.env.CI);
+const onPath = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+
+/** What the addon's prebuilds must be: what `readelf -h` calls the machine, and its loader. */
+const PREBUILDS = {
+  x64: { machine: 'Advanced Micro Devices X86-64', loader: 'ld-linux-x86-64.so.2' },
+  arm64: { machine: 'AArch64', loader: 'ld-linux-aarch64.so.1' },
+} as const;
+/** The oldest glibc the prebuilds load on (README, "Prebuilt binaries"). */
+const GLIBC_FLOOR = [2, 28];
+
+/** What a loader checks before it loads an ELF shared object, as readelf shows it. */
+function auditElf(file: string) {
+  const readelf = (...args: string[]) => execFileSync('readelf', ['-W', ...args, file], { encoding: 'utf8' });
+  const machine = /Machine:\s+(.*)/.exec(readelf('-h'))![1]!.trim();
+  const needed = [...readelf('-d').matchAll(/\(NEEDED\).*\[(.*)\]/g)].map((m) => m[1]!);
+  // "File: libc.so.6 ..." then its "Name: GLIBC_2.17 ..." lines.
+  const versionNeeds: string[] = [];
+  let library = '';
+  for (const line of readelf('-V').split('\n')) {
+    const f = /File: (\S+)/.exec(line);
+    if (f) library = f[1]!;
+    const n = /Name: (\S+)/.exec(line);
+    if (n && library) versionNeeds.push(`${library}:${n[1]}`);
+  }
+  // Undefined symbols with no version must come from the Node process itself.
+  const unversioned = readelf('--dyn-syms')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[6] === 'UND' && f[4] === 'GLOBAL' && f[7] !== undefined && !f[7].includes('@'))
+    .map((f) => f[7]!);
+  return { machine, needed, versionNeeds, unversioned };
+}
+
+const versionAbove = (version: string, floor: number[]) => {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < Math.max(parts.length, floor.length); i++) {
+    if ((parts[i] ?? 0) !== (floor[i] ?? 0)) return (parts[i] ?? 0) > (floor[i] ?? 0);
+  }
+  return false;
+};
+
+describe('the prebuilds in the tarball', () => {
+  for (const [arch, want] of Object.entries(PREBUILDS)) {
+    it(`linux-${arch}: ${want.machine}, needs glibc ${GLIBC_FLOOR.join('.')} at most and no library but libc, libm and the loader`, () => {
+      const audit = auditElf(path.join(unpacked, 'package', 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node'));
+      expect(audit.machine).toBe(want.machine);
+      for (const lib of audit.needed) expect(['libc.so.6', 'libm.so.6', want.loader]).toContain(lib);
+      expect(audit.needed).toContain('libc.so.6');
+      // Every version asked for is glibc's (no GLIBCXX_ or GCC_: libstdc++ and libgcc are inside), none above the floor.
+      expect(audit.versionNeeds.length).toBeGreaterThan(0);
+      const tooNew = audit.versionNeeds.filter((need) => {
+        const m = /:GLIBC_([\d.]+)$/.exec(need);
+        return !m || versionAbove(m[1]!, GLIBC_FLOOR);
+      });
+      expect(tooNew).toEqual([]);
+      // Node-API, and the SHA-256 of the OpenSSL inside Node: nothing else may be left to the process.
+      expect(audit.unversioned.filter((s) => !/^(napi_|node_api_|EVP_)/.test(s))).toEqual([]);
+      expect(audit.unversioned).toContain('napi_create_function');
+    });
+  }
+});
+
+/**
+ * Run in a project with the tarball installed: copies through two backends,
+ * checksums, and throws a JS exception through the addon's C++ frames (a
+ * progress callback that throws mid-copy), which the unwinder must find.
+ */
+const FOREIGN_CHECK = `
+const bc = require('blockcopy');
+const gyp = require('node-gyp-build');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const hash = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+(async () => {
+  const auto = await bc.copy('src.img', 'auto.img');
+  const pread = bc.copySync('src.img', 'pread.img', { backend: 'pread' });
+  const { digest } = await bc.checksum('src.img');
+  let thrown = '';
+  try {
+    bc.copySync('src.img', 'thrown.img', { bandwidth: 16 * 1024 * 1024, progressInterval: 10,
+      onProgress: (p) => { if (p.bytesDone < p.bytesTotal) throw new Error('from the callback'); } });
+  } catch (e) { thrown = e.message; }
+  let missing = '';
+  try { bc.copySync('missing.img', 'never.img'); } catch (e) { missing = e.code; }
+  console.log(JSON.stringify({
+    arch: process.arch,
+    glibc: process.report.getReport().header.glibcVersionRuntime,
+    loaded: gyp.resolve(path.dirname(require.resolve('blockcopy/package.json'))),
+    auto: hash('auto.img'), autoBlocks: fs.statSync('auto.img').blocks, autoBytes: auto.bytesDone,
+    pread: hash('pread.img'), digest, thrown, missing, neverCreated: !fs.existsSync('never.img'),
+  }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+type ForeignResult = {
+  arch: string;
+  glibc: string;
+  loaded: string;
+  auto: string;
+  autoBlocks: number;
+  autoBytes: number;
+  pread: string;
+  digest: string;
+  thrown: string;
+  missing: string;
+  neverCreated: boolean;
+};
+
+describe('the prebuilds away from this machine', () => {
+  let dir = '';
+  const data = 3 * MiB + 4097; // an odd length of data in a sparse 64 MiB image
+  beforeAll(() => {
+    dir = project('foreign', {}, ['--ignore-scripts']);
+    makeSparse(path.join(dir, 'src.img'), 64 * MiB, [[1 * MiB, data]]);
+    fs.writeFileSync(path.join(dir, 'check.cjs'), FOREIGN_CHECK);
+  }, 300_000);
+
+  /** Fetches a root of Debian packages (scripts/debian-root.sh), kept between runs. */
+  const debianRoot = (suite: string, arch: string, packages: string[]) => {
+    const dir_ = path.join(os.tmpdir(), 'blockcopy-debian-roots', `${suite}-${arch}`);
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'debian-root.sh'), suite, arch, dir_, ...packages], { stdio: 'inherit', timeout: 600_000 });
+    return path.join(dir_, 'root');
+  };
+
+  const hostDigest = () =>
+    JSON.parse(execFileSync(process.execPath, ['-e', "require('blockcopy').checksum('src.img').then((r) => console.log(JSON.stringify(r.digest)))"], { cwd: dir, encoding: 'utf8' })) as string;
+
+  const expectCopied = (out: ForeignResult, arch: string) => {
+    const pkg = path.join(dir, 'node_modules', 'blockcopy');
+    expect(out.arch).toBe(arch);
+    expect(out.loaded).toBe(path.join(pkg, 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node'));
+    const want = sha256(path.join(dir, 'src.img'));
+    expect(out.auto).toBe(want);
+    expect(out.pread).toBe(want);
+    // Only the data was copied, rounded out to file system blocks, and the holes stayed holes.
+    expect(out.autoBytes).toBeGreaterThanOrEqual(data);
+    expect(out.autoBytes).toBeLessThan(data + 64 * 1024);
+    expect(out.autoBlocks * 512).toBeLessThan(data + 1 * MiB);
+    expect(out.thrown).toBe('from the callback');
+    expect(out.missing).toBe('ENOENT');
+    expect(out.neverCreated).toBe(true);
+    return out;
+  };
+
+  it.skipIf(!inCI && !(onPath('apt-get') && onPath('dpkg-deb')))('linux-x64 loads and copies on glibc 2.31 (Debian 11\'s libc, through its own loader)', () => {
+    const root = debianRoot('bullseye', 'amd64', ['libc6', 'libstdc++6']);
+    const libs = [path.join(root, 'lib', 'x86_64-linux-gnu'), path.join(root, 'usr', 'lib', 'x86_64-linux-gnu')];
+    // The old loader runs this Node with the old libc; a symbol newer than 2.31 would stop the load.
+    const out = execFileSync(path.join(libs[0]!, 'ld-linux-x86-64.so.2'), ['--library-path', libs.join(':'), process.execPath, 'check.cjs'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    const result = expectCopied(JSON.parse(out) as ForeignResult, 'x64');
+    expect(result.glibc).toBe('2.31');
+    expect(result.digest).toBe(hostDigest());
+  }, 600_000);
+
+  it.skipIf(!inCI && !(onPath('qemu-aarch64-static') && onPath('apt-get') && onPath('dpkg-deb')))('linux-arm64 loads and copies under qemu-user, run by Debian 13\'s arm64 Node', () => {
+    const root = debianRoot('trixie', 'arm64', ['nodejs']);
+    const out = execFileSync('qemu-aarch64-static', ['-L', root, path.join(root, 'usr', 'bin', 'node'), 'check.cjs'], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+    const result = expectCopied(JSON.parse(out) as ForeignResult, 'arm64');
+    // The same digest as the x64 addon computes on this machine's glibc: one format everywhere.
+    expect(result.digest).toBe(hostDigest());
+  }, 600_000);
 });
 
 describe('installed from the tarball', () => {
