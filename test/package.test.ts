@@ -100,13 +100,15 @@ function auditElf(file: string) {
     const n = /Name: (\S+)/.exec(line);
     if (n && library) versionNeeds.push(`${library}:${n[1]}`);
   }
-  // Undefined symbols with no version must come from the Node process itself.
-  const unversioned = readelf('--dyn-syms')
+  // Rows of "Num: Value Size Type Bind Vis Ndx Name".
+  const symbols = readelf('--dyn-syms')
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[6] === 'UND' && f[4] === 'GLOBAL' && f[7] !== undefined && !f[7].includes('@'))
-    .map((f) => f[7]!);
-  return { machine, needed, versionNeeds, unversioned };
+    .filter((f) => f.length >= 8 && /^\d+:$/.test(f[0]!));
+  // Undefined symbols with no version must come from the Node process itself.
+  const unversioned = symbols.filter((f) => f[6] === 'UND' && f[4] === 'GLOBAL' && !f[7]!.includes('@')).map((f) => f[7]!);
+  const exported = symbols.filter((f) => f[6] !== 'UND' && f[4] !== 'LOCAL').map((f) => f[7]!);
+  return { machine, needed, versionNeeds, unversioned, exported };
 }
 
 const versionAbove = (version: string, floor: number[]) => {
@@ -134,6 +136,8 @@ describe('the prebuilds in the tarball', () => {
       // Node-API, and the SHA-256 of the OpenSSL inside Node: nothing else may be left to the process.
       expect(audit.unversioned.filter((s) => !/^(napi_|node_api_|EVP_)/.test(s))).toEqual([]);
       expect(audit.unversioned).toContain('napi_create_function');
+      // Only what Node looks up; the static libstdc++ and every std:: template stay inside (native/exports.map).
+      expect(audit.exported.sort()).toEqual(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
     });
   }
 });
@@ -169,6 +173,23 @@ const hash = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).diges
     pread: hash('pread.img'), digest, thrown, missing, neverCreated: !fs.existsSync('never.img'),
   }));
 })().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Prints the arguments copySync() hands the addon for a pread copy to replay.img. */
+const CAPTURE_ENGINE_ARGS = `
+const path = require('node:path');
+const { addon } = require(path.join(path.dirname(require.resolve('blockcopy/package.json')), 'dist', 'native.js'));
+addon.copySync = (...args) => { console.log(JSON.stringify(args.slice(0, 3))); process.exit(0); };
+require('blockcopy').copySync('src.img', 'replay.img', { backend: 'pread' });
+`;
+
+/** node replay.js ADDON ARGS: loads the addon alone and runs that copy. */
+const REPLAY_ENGINE_ARGS = `
+const addon = { exports: {} };
+process.dlopen(addon, process.argv[2]);
+const result = addon.exports.copySync(...JSON.parse(process.argv[3]), undefined);
+const glibc = process.report.getReport().header.glibcVersionRuntime;
+console.log(JSON.stringify({ arch: process.arch, node: process.version, glibc, ending: result.ending, bytesDone: result.bytesDone }));
 `;
 
 type ForeignResult = {
@@ -229,6 +250,21 @@ describe('the prebuilds away from this machine', () => {
     const result = expectCopied(JSON.parse(out) as ForeignResult, 'x64');
     expect(result.glibc).toBe('2.31');
     expect(result.digest).toBe(hostDigest());
+  }, 600_000);
+
+  it.skipIf(!inCI && !(onPath('qemu-aarch64-static') && onPath('apt-get') && onPath('dpkg-deb')))('linux-arm64 loads on glibc 2.31 too: Debian 11\'s arm64 Node 12, under qemu-user, runs the addon\'s copy', () => {
+    const root = debianRoot('bullseye', 'arm64', ['nodejs']);
+    // Node 12 cannot run the library's JS, so the addon is called directly, with
+    // the arguments this machine's copySync() gives it for the same copy.
+    const args = execFileSync(process.execPath, ['-e', CAPTURE_ENGINE_ARGS], { cwd: dir, encoding: 'utf8' }).trim();
+    fs.writeFileSync(path.join(dir, 'replay.js'), REPLAY_ENGINE_ARGS);
+    const binary = path.join(dir, 'node_modules', 'blockcopy', 'prebuilds', 'linux-arm64', 'blockcopy.glibc.node');
+    const out = execFileSync('qemu-aarch64-static', ['-L', root, path.join(root, 'usr', 'bin', 'node'), 'replay.js', binary, args], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+    const result = JSON.parse(out) as { arch: string; glibc: string; node: string; ending: string; bytesDone: number };
+    expect(result).toMatchObject({ arch: 'arm64', glibc: '2.31', ending: 'completed' });
+    expect(result.node).toMatch(/^v12\./);
+    expect(result.bytesDone).toBeGreaterThanOrEqual(data);
+    expect(sha256(path.join(dir, 'replay.img'))).toBe(sha256(path.join(dir, 'src.img')));
   }, 600_000);
 
   it.skipIf(!inCI && !(onPath('qemu-aarch64-static') && onPath('apt-get') && onPath('dpkg-deb')))('linux-arm64 loads and copies under qemu-user, run by Debian 13\'s arm64 Node', () => {
