@@ -65,8 +65,9 @@
       "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--version-script=<(module_root_dir)/native/exports.map"],
       "conditions": [
         ["faults=='true'", { "defines": ["BLOCKCOPY_FAULT_INJECTION"] }],
-        # The sanitizers intercept pthread_create and friends by name; the glibc
-        # floor's pinned versions would go around them (native/glibc_floor.c).
+        # Sanitizer builds link libstdc++ dynamically and are never shipped: the
+        # glibc floor (native/glibc_floor.c) stays out of the way of ASan's
+        # pthread_create interceptor.
         ["sanitize=='true'", {
           "defines+": ["BLOCKCOPY_NO_GLIBC_FLOOR"],
           "cflags_cc+": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],

@@ -33,9 +33,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-// The version every symbol pinned below had from the first glibc of the
-// architecture on. (Not a rule for any symbol: pthread_cond_* at this version
-// is the old condition variable. Check a new entry's history first.)
+// Every symbol pinned below has been in glibc at this version since the
+// architecture's first glibc. That is not true of every symbol (at this
+// version pthread_cond_* is the old condition variable): check a new entry's
+// history before pinning it.
 #if defined(__x86_64__)
 #define FLOOR_VERSION "GLIBC_2.2.5"
 #else
