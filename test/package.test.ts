@@ -78,7 +78,7 @@ describe('npm pack', () => {
       .trim()
       .split('\n')
       .map((f) => f.replace(/^package\//, ''));
-    for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/engine/copy_loop.cc', 'native/addon.cc', 'binding.gyp', ...ARCHES.map((arch) => `prebuilds/linux-${arch}/blockcopy.glibc.node`), 'docs/stream-format.md', 'README.md', 'LICENSE', 'package.json']) {
+    for (const wanted of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/engine/copy_loop.cc', 'native/addon.cc', 'binding.gyp', ...ARCHES.map((arch) => prebuildIn('', arch)), 'docs/stream-format.md', 'README.md', 'LICENSE', 'package.json']) {
       expect(files, wanted).toContain(wanted);
     }
     const tops = new Set(files.map((f) => f.split('/')[0]));
@@ -91,6 +91,9 @@ const PREBUILDS = {
   x64: { machine: 'Advanced Micro Devices X86-64', loader: 'ld-linux-x86-64.so.2' },
   arm64: { machine: 'AArch64', loader: 'ld-linux-aarch64.so.1' },
 } as const;
+/** Where a prebuild sits in an unpacked or installed package. */
+const prebuildIn = (pkg: string, arch: string) => path.join(pkg, 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node');
+
 /** The oldest glibc the prebuilds load on (README, "Prebuilt binaries"). */
 const GLIBC_FLOOR = [2, 28];
 
@@ -130,7 +133,7 @@ const versionAbove = (version: string, floor: number[]) => {
 describe('the prebuilds in the tarball', () => {
   for (const [arch, want] of Object.entries(PREBUILDS)) {
     it.skipIf(!ARCHES.includes(arch))(`linux-${arch}: ${want.machine}, needs glibc ${GLIBC_FLOOR.join('.')} at most and no library but libc, libm and the loader`, () => {
-      const audit = auditElf(path.join(unpacked, 'package', 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node'));
+      const audit = auditElf(prebuildIn(path.join(unpacked, 'package'), arch));
       expect(audit.machine).toBe(want.machine);
       for (const lib of audit.needed) expect(['libc.so.6', 'libm.so.6', want.loader]).toContain(lib);
       expect(audit.needed).toContain('libc.so.6');
@@ -225,18 +228,21 @@ describe('the prebuilds away from this machine', () => {
 
   /** Fetches a root of Debian packages (scripts/debian-root.sh), kept between runs. */
   const debianRoot = (suite: string, arch: string, packages: string[]) => {
-    const dir_ = path.join(os.tmpdir(), 'blockcopy-debian-roots', `${suite}-${arch}`);
-    execFileSync('bash', [path.join(ROOT, 'scripts', 'debian-root.sh'), suite, arch, dir_, ...packages], { stdio: 'inherit', timeout: 600_000 });
-    return path.join(dir_, 'root');
+    const kept = path.join(os.tmpdir(), 'blockcopy-debian-roots', `${suite}-${arch}`);
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'debian-root.sh'), suite, arch, kept, ...packages], { stdio: 'inherit', timeout: 600_000 });
+    return path.join(kept, 'root');
   };
+
+  /** Runs the arm64 Node of a Debian root under qemu-user, in the project; returns stdout. */
+  const arm64Node = (root: string, args: string[]) =>
+    execFileSync('qemu-aarch64-static', ['-L', root, path.join(root, 'usr', 'bin', 'node'), ...args], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
 
   const hostDigest = () =>
     JSON.parse(execFileSync(process.execPath, ['-e', "require('blockcopy').checksum('src.img').then((r) => console.log(JSON.stringify(r.digest)))"], { cwd: dir, encoding: 'utf8' })) as string;
 
   const expectCopied = (out: ForeignResult, arch: string) => {
-    const pkg = path.join(dir, 'node_modules', 'blockcopy');
     expect(out.arch).toBe(arch);
-    expect(out.loaded).toBe(path.join(pkg, 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node'));
+    expect(out.loaded).toBe(prebuildIn(path.join(dir, 'node_modules', 'blockcopy'), arch));
     const want = sha256(path.join(dir, 'src.img'));
     expect(out.auto).toBe(want);
     expect(out.pread).toBe(want);
@@ -260,27 +266,26 @@ describe('the prebuilds away from this machine', () => {
     expect(result.digest).toBe(hostDigest());
   }, 600_000);
 
+  it.skipIf(!runsArm64)('linux-arm64 loads and copies under qemu-user, run by Debian 13\'s arm64 Node', () => {
+    const root = debianRoot('trixie', 'arm64', ['nodejs']);
+    const out = arm64Node(root, ['check.cjs']);
+    const result = expectCopied(JSON.parse(out) as ForeignResult, 'arm64');
+    // The same digest as the x64 addon computes on this machine's glibc: one format everywhere.
+    expect(result.digest).toBe(hostDigest());
+  }, 600_000);
+
   it.skipIf(!runsArm64)('linux-arm64 loads on glibc 2.31 too: Debian 11\'s arm64 Node 12, under qemu-user, runs the addon\'s copy', () => {
     const root = debianRoot('bullseye', 'arm64', ['nodejs']);
     // Node 12 cannot run the library's JS, so the addon is called directly, with
     // the arguments this machine's copySync() gives it for the same copy.
     const args = execFileSync(process.execPath, ['-e', CAPTURE_ENGINE_ARGS], { cwd: dir, encoding: 'utf8' }).trim();
     fs.writeFileSync(path.join(dir, 'replay.js'), REPLAY_ENGINE_ARGS);
-    const binary = path.join(dir, 'node_modules', 'blockcopy', 'prebuilds', 'linux-arm64', 'blockcopy.glibc.node');
-    const out = execFileSync('qemu-aarch64-static', ['-L', root, path.join(root, 'usr', 'bin', 'node'), 'replay.js', binary, args], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+    const out = arm64Node(root, ['replay.js', prebuildIn(path.join(dir, 'node_modules', 'blockcopy'), 'arm64'), args]);
     const result = JSON.parse(out) as { arch: string; glibc: string; node: string; ending: string; bytesDone: number };
     expect(result).toMatchObject({ arch: 'arm64', glibc: '2.31', ending: 'completed' });
     expect(result.node).toMatch(/^v12\./);
     expect(result.bytesDone).toBeGreaterThanOrEqual(data);
     expect(sha256(path.join(dir, 'replay.img'))).toBe(sha256(path.join(dir, 'src.img')));
-  }, 600_000);
-
-  it.skipIf(!runsArm64)('linux-arm64 loads and copies under qemu-user, run by Debian 13\'s arm64 Node', () => {
-    const root = debianRoot('trixie', 'arm64', ['nodejs']);
-    const out = execFileSync('qemu-aarch64-static', ['-L', root, path.join(root, 'usr', 'bin', 'node'), 'check.cjs'], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
-    const result = expectCopied(JSON.parse(out) as ForeignResult, 'arm64');
-    // The same digest as the x64 addon computes on this machine's glibc: one format everywhere.
-    expect(result.digest).toBe(hostDigest());
   }, 600_000);
 });
 
@@ -290,7 +295,7 @@ describe('installed from the tarball', () => {
     const pkg = path.join(dir, 'node_modules', 'blockcopy');
     makeSparse(path.join(dir, 'src.img'), 8 * MiB, [[1 * MiB, 2 * MiB]]);
     const cjs = JSON.parse(runIn(dir, 'check.cjs', COPY_CHECK("const bc = require('blockcopy');"))) as { loaded: string; bytesDone: number };
-    expect(cjs.loaded).toBe(path.join(pkg, 'prebuilds', 'linux-x64', 'blockcopy.glibc.node'));
+    expect(cjs.loaded).toBe(prebuildIn(pkg, 'x64'));
     expect(cjs.bytesDone).toBe(2 * MiB);
     expect(sha256(path.join(dir, 'dst.img'))).toBe(sha256(path.join(dir, 'src.img')));
     expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
