@@ -37,6 +37,7 @@
         "native/engine/nbd_connection.cc",
         "native/engine/nbd_copy.cc",
         "native/engine/nbd_export.cc",
+        "native/engine/nbd_reply_check.cc",
         "native/engine/nbd_target.cc",
         "native/engine/pread_io.cc",
         "native/engine/progress.cc",

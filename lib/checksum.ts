@@ -5,9 +5,9 @@ import { AbortError, fromNative } from './errors';
 import { addon, type NativeDigestOutcome } from './native';
 import { engineTarget } from './nbd';
 import { checkChecksumArgs, ONE_CONNECTION } from './options';
-import type { ImageFormat, Progress, Target } from './types';
+import type { ImageFormat, NbdWaitOptions, Progress, Target } from './types';
 
-export interface ChecksumOptions {
+export interface ChecksumOptions extends NbdWaitOptions {
   offset?: number;
   /** Bytes to hash from offset; default: to the end. */
   length?: number;
@@ -46,7 +46,7 @@ export function checksum(target: Target, options?: ChecksumOptions): ChecksumJob
   const range = checked.length === undefined ? { offset: checked.offset } : { offset: checked.offset, length: checked.length };
   job.start(
     (onEvent) =>
-      new addon.NativeDigest(engineTarget(checked.target, checked.format, ONE_CONNECTION), { ...range, progressInterval: checked.progressInterval, progressDelay: 0 }, onEvent),
+      new addon.NativeDigest(engineTarget(checked.target, checked.format, ONE_CONNECTION, checked.nbdTimeout), { ...range, progressInterval: checked.progressInterval, progressDelay: 0 }, onEvent),
     checked.signal,
   );
   return job;

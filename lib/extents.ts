@@ -13,10 +13,10 @@ function unwrap(answer: NativeExtentsAnswer, target: Target): Extent[] {
 /** The data and hole extents covering [offset, offset + length), mapped off the event loop. */
 export async function extents(target: Target, options?: ExtentsOptions): Promise<Extent[]> {
   const a = checkExtentsArgs(target, options);
-  return unwrap(await addon.extents(engineTarget(a.target, a.format, ONE_CONNECTION), a.offset, a.length), a.target);
+  return unwrap(await addon.extents(engineTarget(a.target, a.format, ONE_CONNECTION, a.nbdTimeout), a.offset, a.length), a.target);
 }
 
 export function extentsSync(target: Target, options?: ExtentsOptions): Extent[] {
   const a = checkExtentsArgs(target, options);
-  return unwrap(addon.extentsSync(engineTarget(a.target, a.format, ONE_CONNECTION), a.offset, a.length), a.target);
+  return unwrap(addon.extentsSync(engineTarget(a.target, a.format, ONE_CONNECTION, a.nbdTimeout), a.offset, a.length), a.target);
 }

@@ -17,8 +17,8 @@ export interface NbdAddress {
 export type EngineTarget =
   | string
   | number
-  | { path: string; format: ImageFormat; connections: number }
-  | { uri: string; nbd: NbdAddress; connections: number };
+  | { path: string; format: ImageFormat; connections: number; nbdTimeout: number }
+  | { uri: string; nbd: NbdAddress; connections: number; nbdTimeout: number };
 
 const NBD_PORT = 10809;
 const URI_SCHEME = /^(nbds?)(\+unix|\+vsock)?:\/\//;
@@ -69,8 +69,8 @@ export function parseNbdUri(name: string, uri: string): NbdAddress {
 }
 
 /** How the engine reaches `target`: an NBD URI by its address; an image file in a format through qemu-nbd. */
-export function engineTarget(target: Target, format: ImageFormat, connections: number): EngineTarget {
-  if (isNbdUri(target)) return { uri: target, nbd: parseNbdUri('target', target), connections };
-  if (format !== 'raw' && typeof target === 'string') return { path: target, format, connections };
+export function engineTarget(target: Target, format: ImageFormat, connections: number, nbdTimeout: number): EngineTarget {
+  if (isNbdUri(target)) return { uri: target, nbd: parseNbdUri('target', target), connections, nbdTimeout };
+  if (format !== 'raw' && typeof target === 'string') return { path: target, format, connections, nbdTimeout };
   return target;
 }

@@ -21,6 +21,13 @@ export const DEFAULT_DIRECT_QUEUE_DEPTH = 64;
 export const DEFAULT_NBD_CONNECTIONS = 4;
 /** A stream or an extent query does one request at a time: one connection is all it uses. */
 export const ONE_CONNECTION = 1;
+/** How long one wait for an NBD server may last (NbdWaitOptions.nbdTimeout); the environment may change the default. */
+export const DEFAULT_NBD_TIMEOUT = defaultNbdTimeout(process.env.BLOCKCOPY_NBD_TIMEOUT_MS);
+
+function defaultNbdTimeout(env: string | undefined): number {
+  const ms = env === undefined ? NaN : Number(env);
+  return Number.isInteger(ms) && ms >= 0 && ms <= 2 ** 31 - 1 ? ms : 30_000;
+}
 
 /** Every copy option, checked and with its default: what a copy runs with. */
 export interface CopySettings {
@@ -46,6 +53,7 @@ export interface CopySettings {
   srcFormat: ImageFormat;
   dstFormat: ImageFormat;
   connections: number;
+  nbdTimeout: number;
 }
 
 export interface CheckedCopy {
@@ -116,6 +124,10 @@ function overNbd(target: Target, format: ImageFormat): boolean {
   return format !== 'raw' || isNbdUri(target);
 }
 
+function checkNbdTimeout(o: { nbdTimeout?: unknown }): number {
+  return checkInteger('options.nbdTimeout', o.nbdTimeout, 0, MAX_MS) ?? DEFAULT_NBD_TIMEOUT;
+}
+
 function checkSignal(name: string, value: unknown): AbortSignal | undefined {
   if (value !== undefined && !(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
   return value;
@@ -168,6 +180,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const srcFormat = checkFormat('options.srcFormat', o.srcFormat, s);
   const dstFormat = checkFormat('options.dstFormat', o.dstFormat, d);
   const connections = checkInteger('options.connections', o.connections, 1, 16) ?? DEFAULT_NBD_CONNECTIONS;
+  const nbdTimeout = checkNbdTimeout(o);
   if (overNbd(s, srcFormat) || overNbd(d, dstFormat)) {
     // These name ways of moving bytes between local files; NBD requests do it here.
     if (direct) throw invalidArgValue('options.direct', direct, 'does not apply to an NBD target or an image format');
@@ -207,6 +220,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     srcFormat,
     dstFormat,
     connections,
+    nbdTimeout,
   };
   if (length !== undefined) settings.length = length;
   if (dstSize !== undefined) settings.dstSize = dstSize;
@@ -216,22 +230,26 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   return { src: s, dst: d, checked };
 }
 
-export function checkExtentsArgs(target: unknown, options: unknown): { target: Target; offset: number; length?: number; format: ImageFormat } {
+export interface ExtentsChecked {
+  target: Target;
+  offset: number;
+  length?: number;
+  format: ImageFormat;
+  nbdTimeout: number;
+}
+
+export function checkExtentsArgs(target: unknown, options: unknown): ExtentsChecked {
   const t = checkTarget('target', target);
   const o = checkObject<ExtentsOptions>('options', options);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
   const length = checkByteCount('options.length', o.length);
   checkSum('options.offset + options.length', offset, length);
   const format = checkFormat('options.format', o.format, t);
-  return length === undefined ? { target: t, offset, format } : { target: t, offset, length, format };
+  const nbdTimeout = checkNbdTimeout(o);
+  return length === undefined ? { target: t, offset, format, nbdTimeout } : { target: t, offset, length, format, nbdTimeout };
 }
 
-export interface ChecksumChecked extends TransferJobChecked {
-  target: Target;
-  offset: number;
-  length?: number;
-  format: ImageFormat;
-}
+export interface ChecksumChecked extends TransferJobChecked, ExtentsChecked {}
 
 /** checksum() takes extents()' range and format, and a job's progressInterval and signal. */
 export function checkChecksumArgs(target: unknown, options: unknown): ChecksumChecked {
@@ -258,17 +276,19 @@ export interface ReadStreamChecked {
   length?: number;
   sparse: SparseMode;
   format: ImageFormat;
+  nbdTimeout: number;
 }
 
 export function checkReadStreamArgs(target: unknown, options: unknown): ReadStreamChecked {
   const t = checkTarget('target', target);
-  const o = checkObject<{ offset: number; length: number; sparse: string; format: string }>('options', options);
+  const o = checkObject<{ offset: number; length: number; sparse: string; format: string; nbdTimeout: number }>('options', options);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
   const length = checkByteCount('options.length', o.length);
   checkSum('options.offset + options.length', offset, length);
   const sparse = checkChoice('options.sparse', o.sparse, SPARSE_MODES) ?? 'auto';
   const format = checkFormat('options.format', o.format, t);
-  return length === undefined ? { target: t, offset, sparse, format } : { target: t, offset, length, sparse, format };
+  const nbdTimeout = checkNbdTimeout(o);
+  return length === undefined ? { target: t, offset, sparse, format, nbdTimeout } : { target: t, offset, length, sparse, format, nbdTimeout };
 }
 
 // ---- streams -----------------------------------------------------------------
@@ -390,6 +410,7 @@ export interface WriteStreamChecked {
   fsync: SyncMode;
   format: ImageFormat;
   verify: boolean;
+  nbdTimeout: number;
 }
 
 export function checkWriteStreamArgs(target: unknown, options: unknown): WriteStreamChecked {
@@ -405,6 +426,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     fsync: string;
     format: string;
     verify: boolean;
+    nbdTimeout: number;
   }>('options', options);
   const size = checkByteCount('options.size', o.size);
   const offset = checkByteCount('options.offset', o.offset) ?? 0;
@@ -423,6 +445,7 @@ export function checkWriteStreamArgs(target: unknown, options: unknown): WriteSt
     fsync: checkChoice('options.fsync', o.fsync, SYNC_MODES) ?? 'none',
     verify: checkBoolean('options.verify', o.verify) ?? false,
     format: checkFormat('options.format', o.format, t),
+    nbdTimeout: checkNbdTimeout(o),
   };
   if (size !== undefined) checked.size = size;
   if (dstSize !== undefined) checked.dstSize = dstSize;

@@ -21,7 +21,19 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export type SyncMode = (typeof SYNC_MODES)[number];
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
-export interface CopyOptions {
+/** How long blockcopy waits for an NBD server (an NBD URI, or the qemu-nbd it runs for an image format). */
+export interface NbdWaitOptions {
+  /**
+   * Milliseconds any one wait for the server may last: the handshake, sending
+   * a request, and each request's whole reply, counted from its turn (when
+   * the requests before it on the connection have been answered). A server
+   * that stalls or trickles fails the job with ETIMEDOUT. 0: no limit.
+   * Default 30000, or the environment's BLOCKCOPY_NBD_TIMEOUT_MS.
+   */
+  nbdTimeout?: number;
+}
+
+export interface CopyOptions extends NbdWaitOptions {
   /** Where in the source the range starts. Default 0. */
   srcOffset?: number;
   /** Where in the destination the range lands. Default 0. */
@@ -119,7 +131,7 @@ export interface Extent {
   type: 'data' | 'hole';
 }
 
-export interface ExtentsOptions {
+export interface ExtentsOptions extends NbdWaitOptions {
   offset?: number;
   length?: number;
   /** The image's format (see CopyOptions.srcFormat). Default 'raw'. */

@@ -18,6 +18,10 @@ Sizes take dd and IEC suffixes: 512, 4K, 1M, 1.5G, 2GiB (powers of 1024), 10MB (
 Exit status: 0 done, 1 copy, stream or system error, 2 bad usage, 130 cancelled.
 --version prints the version.`;
 
+const NBD_WAIT = `  --nbd-timeout DUR  fail (ETIMEDOUT) when an NBD server takes longer than DUR
+                    over the handshake or one request's whole reply: 30s, 500ms,
+                    2m; 0 waits for ever (default 30s)`;
+
 const OUTPUT = `Output (on stderr; JSON on stdout):
   --progress        status lines every second even when stderr is not a terminal
                     (on a terminal a progress bar is the default)
@@ -55,6 +59,7 @@ kernel's fast paths (reflink, copy_file_range) are used where they fit.
   -O, --dst-format FMT  DST is an image in FMT; a new one (or one replaced
                     whole) is made with qemu-img create
   --connections N   NBD connections per end when the server allows several (default 4)
+${NBD_WAIT}
 
 ${OUTPUT}
 
@@ -70,6 +75,7 @@ holes travel as a few bytes. stdout must be a pipe or a file.
   --offset SIZE     send FILE from here on (the image is the rest, or --length bytes)
   --length SIZE     send this many bytes
   -f, --src-format FMT  FILE is an image in FMT, read through qemu-nbd
+${NBD_WAIT}
   --to COMMAND      run COMMAND (with sh) and stream to its stdin instead; it
                     answers on its stdout (recv --duplex), so its OK or error
                     comes back: done means written (and flushed, if it asked)
@@ -94,6 +100,7 @@ command that sends the rest (send --offset N | recv --seek N).
   --duplex          answer on stdout (OK or ERROR, and a resuming sender's block
                     digests): for send --to; --json then goes to stderr
   -O, --dst-format FMT  FILE is an image in FMT, written through qemu-nbd
+${NBD_WAIT}
 
 ${OUTPUT}`,
   map: `Usage: blockcopy map FILE [-f FMT] [--json]
@@ -101,7 +108,9 @@ ${OUTPUT}`,
 Lists the data extents and holes of FILE (a file, block device, NBD URI, or
 with -f an image in that format), with
 totals, like filefrag or bmaptool. --json prints one object:
-{ file, extents: [{ offset, length, type }], size, dataBytes, holeBytes, dataExtents }.`,
+{ file, extents: [{ offset, length, type }], size, dataBytes, holeBytes, dataExtents }.
+
+${NBD_WAIT}`,
   checksum: `Usage: blockcopy checksum TARGET... [options]
 
 Prints one line per TARGET, \`DIGEST  TARGET\`, as sha256sum does. The digest
@@ -113,6 +122,7 @@ A TARGET that fails is reported on stderr; the others are still hashed (exit 1).
   --offset SIZE     start here
   --length SIZE     hash this many bytes (default: to the end)
   -f, --src-format FMT  TARGET is an image in FMT, read through qemu-nbd
+${NBD_WAIT}
 
 ${OUTPUT.replace('then the result (or error)', 'then the result (or error), each with its target')}`,
 } as const;

@@ -16,7 +16,7 @@ import type { CopyOptions, SyncMode } from '../types';
 import { formatBytes, formatDuration } from './format';
 import { HELP, USAGE } from './help';
 import { shellQuote } from './shell';
-import { parseSize, SizeError } from './sizes';
+import { parseDuration, parseSize, SizeError } from './sizes';
 import { chooseDisplay, type Display, EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, watch } from './watch';
 
 type Command = keyof typeof HELP;
@@ -30,8 +30,12 @@ const OUTPUT = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Every command that may reach an NBD server takes this. */
+const NBD_WAIT = { 'nbd-timeout': { type: 'string' } } as const;
+
 const COPY_OPTIONS = {
   ...OUTPUT,
+  ...NBD_WAIT,
   sparse: { type: 'string' },
   offset: { type: 'string' },
   seek: { type: 'string' },
@@ -57,6 +61,7 @@ const COPY_OPTIONS = {
 const SRC_FORMAT = { 'src-format': { type: 'string', short: 'f' } } as const;
 const SEND_OPTIONS = {
   ...OUTPUT,
+  ...NBD_WAIT,
   ...SRC_FORMAT,
   sparse: { type: 'string' },
   name: { type: 'string' },
@@ -67,6 +72,7 @@ const SEND_OPTIONS = {
 } as const;
 const RECV_OPTIONS = {
   ...OUTPUT,
+  ...NBD_WAIT,
   fsync: { type: 'boolean' },
   fdatasync: { type: 'boolean' },
   verify: { type: 'boolean' },
@@ -74,8 +80,8 @@ const RECV_OPTIONS = {
   seek: { type: 'string' },
   'dst-format': { type: 'string', short: 'O' },
 } as const;
-const CHECKSUM_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, offset: { type: 'string' }, length: { type: 'string' } } as const;
-const MAP_OPTIONS = { ...SRC_FORMAT, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const CHECKSUM_OPTIONS = { ...OUTPUT, ...SRC_FORMAT, ...NBD_WAIT, offset: { type: 'string' }, length: { type: 'string' } } as const;
+const MAP_OPTIONS = { ...SRC_FORMAT, ...NBD_WAIT, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 function version(): string {
   return (require('../../package.json') as { version: string }).version;
@@ -93,6 +99,18 @@ function size(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   try {
     return parseSize(text, flag);
+  } catch (e) {
+    if (e instanceof SizeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
+function nbdWait(values: { 'nbd-timeout'?: string }): { nbdTimeout?: number } {
+  const text = values['nbd-timeout'];
+  if (text === undefined) return {};
+  try {
+    return { nbdTimeout: parseDuration(text, '--nbd-timeout') };
   } catch (e) {
     if (e instanceof SizeError) throw new UsageError(e.message);
     throw e;
@@ -147,6 +165,7 @@ const FLAG_OF: Record<string, string> = {
   dstFormat: '--dst-format',
   format: '--src-format',
   connections: '--connections',
+  nbdTimeout: '--nbd-timeout',
 };
 
 /** "The argument 'options.blockSize' ..." becomes "The argument '--bs' ...", and the engine's srcOffset --offset. */
@@ -193,7 +212,7 @@ async function copyCommand(args: string[]): Promise<number> {
   if (files.length !== 2) throw new UsageError('expected SRC and DST');
   const [src, dst] = files as [string, string];
   const shown = display(values);
-  const options: CopyOptions = { fsync: syncMode(values) };
+  const options: CopyOptions = { fsync: syncMode(values), ...nbdWait(values) };
   const set = <K extends keyof CopyOptions>(key: K, value: CopyOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
   };
@@ -256,6 +275,7 @@ async function sendCommand(args: string[]): Promise<number> {
     name: values.name ?? '',
     offset: size(values.offset, '--offset') ?? 0,
     ...(length === undefined ? {} : { length }),
+    ...nbdWait(values),
   };
   if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, resume: values.resume ?? false }, shown);
   // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
@@ -313,6 +333,7 @@ async function recvCommand(args: string[]): Promise<number> {
     format: choice(values['dst-format'], '--dst-format', IMAGE_FORMATS) ?? 'raw',
     verify: values.verify ?? false,
     offset: seek,
+    ...nbdWait(values),
   };
   /** After a one-way recv stopped: what is on disk, and the command that sends the rest. */
   const howToResume = (e: { resumeOffset?: number }) => {
@@ -391,7 +412,7 @@ async function mapCommand(args: string[]): Promise<number> {
   if (values.help) return printHelp('map');
   if (positionals.length !== 2) throw new UsageError('map expects one FILE');
   const file = positionals[1]!;
-  const list = await extents(file, { format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw' });
+  const list = await extents(file, { format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw', ...nbdWait(values) });
   const data = list.filter((e) => e.type === 'data').reduce((n, e) => n + e.length, 0);
   const size = list.reduce((n, e) => n + e.length, 0);
   const totals = { size, dataBytes: data, holeBytes: size - data, dataExtents: list.filter((e) => e.type === 'data').length };
@@ -424,6 +445,7 @@ async function checksumCommand(args: string[]): Promise<number> {
     offset: size(values.offset, '--offset'),
     length: size(values.length, '--length'),
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
+    ...nbdWait(values),
   };
   let worst = EXIT_OK;
   for (const target of targets) {

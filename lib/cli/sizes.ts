@@ -24,3 +24,15 @@ export function parseSize(text: string, what: string): number {
   if (!Number.isSafeInteger(value)) throw new SizeError(`${what}: '${text}' is too large (at most 2^53 - 1 bytes)`);
   return value;
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, '': 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds from a duration as timeout(1) writes it: "30s", "500ms", "2m", "1.5h"; a bare number is seconds. */
+export function parseDuration(text: string, what: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*$/.exec(text);
+  if (!match) throw new SizeError(`${what}: '${text}' is not a duration (a number with an optional unit: ms, s, m, h)`);
+  const ms = Number(match[1]) * DURATION_UNITS[match[2]!]!;
+  if (!Number.isInteger(ms)) throw new SizeError(`${what}: '${text}' is not a whole number of milliseconds`);
+  if (ms > 2 ** 31 - 1) throw new SizeError(`${what}: '${text}' is too long (at most 24 days)`);
+  return ms;
+}

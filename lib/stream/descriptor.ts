@@ -85,7 +85,7 @@ export function sendToDescriptor(target: Target, fd: number, options: SendOption
   const { reader } = checked;
   job.start(
     (onEvent) =>
-      new addon.NativeTransfer('send', fd, engineTarget(reader.target, reader.format, ONE_CONNECTION), engineReaderOptions(reader), { name: checked.name, progressInterval: checked.progressInterval }, onEvent),
+      new addon.NativeTransfer('send', fd, engineTarget(reader.target, reader.format, ONE_CONNECTION, reader.nbdTimeout), engineReaderOptions(reader), { name: checked.name, progressInterval: checked.progressInterval }, onEvent),
     checked.signal,
   );
   return job;
@@ -108,7 +108,7 @@ export function receiveFromDescriptor(fd: number, target: Target, options: Recei
       new addon.NativeTransfer(
         'receive',
         fd,
-        engineTarget(writer.target, writer.format, ONE_CONNECTION),
+        engineTarget(writer.target, writer.format, ONE_CONNECTION, writer.nbdTimeout),
         { ...writeOptions, length: 0 },
         { progressInterval: checked.progressInterval, idleTimeout: DEFAULT_IDLE_TIMEOUT, trailingGrace },
         onEvent,

@@ -7,7 +7,7 @@ import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeR
 import { engineTarget } from '../nbd';
 import { checkReadStreamArgs, checkWriteStreamArgs, ONE_CONNECTION, type ReadStreamChecked, type WriteStreamChecked } from '../options';
 import { SPARSE_MODES, SYNC_MODES } from '../types';
-import type { ImageFormat, SparseMode, SyncMode, Target } from '../types';
+import type { ImageFormat, NbdWaitOptions, SparseMode, SyncMode, Target } from '../types';
 import { framePieces, MAX_DATA, StreamFormatError } from './format';
 import { ImageTally } from './tally';
 
@@ -15,7 +15,7 @@ export type ExtentItem = StreamItem;
 /** Also accepted by the write stream: decode()'s view of a transfer's first and last frames. */
 export type ImageBoundary = { type: 'begin'; size: number } | { type: 'end' };
 
-export interface ExtentReadStreamOptions {
+export interface ExtentReadStreamOptions extends NbdWaitOptions {
   offset?: number;
   length?: number;
   sparse?: SparseMode;
@@ -23,7 +23,7 @@ export interface ExtentReadStreamOptions {
   format?: ImageFormat;
 }
 
-export interface ExtentWriteStreamOptions {
+export interface ExtentWriteStreamOptions extends NbdWaitOptions {
   /** The image size; else the first object must be { type: 'begin', size }. */
   size?: number;
   /** Where the image starts in the destination. Default 0. */
@@ -76,7 +76,7 @@ export class ExtentReadStream extends Readable {
     const checked = checkReadStreamArgs(target, options);
     this.#target = checked.target;
     // Data items no larger than a DATA frame takes, so they go on the wire as they are.
-    this.#native = new addon.NativeReader(engineTarget(checked.target, checked.format, ONE_CONNECTION), engineReaderOptions(checked));
+    this.#native = new addon.NativeReader(engineTarget(checked.target, checked.format, ONE_CONNECTION, checked.nbdTimeout), engineReaderOptions(checked));
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = [resolve, reject]));
     this.#ready.catch(() => {}); // also reported as the stream's 'error'
   }
@@ -219,7 +219,7 @@ export class ExtentWriteStream extends Writable {
       return callback(error as Error);
     }
     this.#tally = this.#placedBy ?? new ImageTally(size, false);
-    this.#native = new addon.NativeWriter(engineTarget(c.target, c.format, ONE_CONNECTION), options);
+    this.#native = new addon.NativeWriter(engineTarget(c.target, c.format, ONE_CONNECTION, c.nbdTimeout), options);
     this.#native.open((error) => callback(error ? fromNative(error, c.target, c.target) : null));
   }
 

@@ -275,8 +275,8 @@ export class Receiver {
   #sendDigests(incoming: Incoming, checked: ReceiveChecked, size: number): void {
     incoming.held = null;
     if (size > MAX_RESUME_BYTES) return this.#stop(incoming, resumeTooBig(size), true);
-    const { target, offset, format } = checked.writer;
-    const engine = engineTarget(target, format, ONE_CONNECTION);
+    const { target, offset, format, nbdTimeout } = checked.writer;
+    const engine = engineTarget(target, format, ONE_CONNECTION, nbdTimeout);
     incoming.hashing = new addon.NativeDigest(engine, { offset, length: size, progressInterval: 2 ** 31 - 1, progressDelay: 0, blocks: true }, (kind, payload) => {
       if (kind !== 'end') return;
       incoming.hashing = undefined;

@@ -58,8 +58,9 @@ void set_progress(Napi::Env env, Napi::Object& o, const ProgressSnapshot& p) {
 
 }  // namespace
 
-// A path, a descriptor, or { path, format, connections } for an image file
-// qemu-nbd serves, or { nbd: { socket | host, port, export }, connections }.
+// A path, a descriptor, or { path, format, connections, nbdTimeout } for an
+// image file qemu-nbd serves, or { nbd: { socket | host, port, export },
+// connections, nbdTimeout }.
 Target target_from_js(const Napi::Value& value) {
   Target t;
   if (value.IsNumber()) {
@@ -72,6 +73,7 @@ Target target_from_js(const Napi::Value& value) {
   }
   const Napi::Object o = value.As<Napi::Object>();
   t.connections = o.Get("connections").As<Napi::Number>().Uint32Value();
+  t.nbd_timeout_ms = o.Get("nbdTimeout").As<Napi::Number>().Uint32Value();
   if (o.Has("path")) {
     t.path = o.Get("path").As<Napi::String>().Utf8Value();
     t.format = o.Get("format").As<Napi::String>().Utf8Value();

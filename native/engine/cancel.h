@@ -18,4 +18,22 @@ class CancelToken {
   std::atomic<bool> requested_{false};
 };
 
+// The token of the job running on this thread, for waits far below its loop
+// (an NBD handshake, a reply half read) that no layer between could hand one
+// down without every open() taking it. A job's entry point holds one for the
+// job's life; a thread without one is never cancelled.
+class CancelScope {
+ public:
+  explicit CancelScope(const CancelToken& token) : previous_(current_) { current_ = &token; }
+  ~CancelScope() { current_ = previous_; }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+  static bool requested() { return current_ && current_->requested(); }
+
+ private:
+  const CancelToken* previous_;
+  static inline thread_local const CancelToken* current_ = nullptr;
+};
+
 }  // namespace blockcopy

@@ -4,8 +4,11 @@
 
 #include <chrono>
 
+#include <cerrno>
+
 #include "cancel.h"
 #include "progress.h"
+#include "status.h"
 #include "throttle.h"
 
 namespace blockcopy {
@@ -19,6 +22,12 @@ struct CopyControl {
   Throttle throttle;
   ProgressMeter meter;
 };
+
+// A wait deep below the job's loop (an NBD reply, a handshake) that gave up
+// because the job was cancelled: the job ends cancelled, not failed.
+inline bool ended_by_cancel(const Status& s, const CopyControl& control) {
+  return s.err == ECANCELED && control.cancel.requested();
+}
 
 // Progress reports leave the copy loop through this. Returning false cancels
 // the copy (sync mode's onProgress returning false).

@@ -10,6 +10,10 @@ namespace blockcopy {
 
 static CopyOutcome finish(CopyControl& control, Ending ending, Status status, uint64_t resume,
                           const char* backend = "pread") {
+  if (ending == Ending::Failed && ended_by_cancel(status, control)) {
+    ending = Ending::Cancelled;
+    status = Status::Ok();
+  }
   CopyOutcome out;
   out.backend = backend;
   out.ending = ending;
@@ -43,6 +47,7 @@ static CopyOutcome verify_copy(const CopyRequest& req, const CopyPlan& plan, Cop
 }
 
 CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink* sink) {
+  CancelScope cancel_scope(control.cancel);
   if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), req.src_offset);
 
   CopyPlan plan;
@@ -64,12 +69,14 @@ CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink*
   CopyLoop loop(plan, req, backend, control, sink);
   s = loop.run();
   const uint64_t resume = loop.resume_offset();
+  const bool stopped = loop.stopped() || ended_by_cancel(s, control);
+  if (stopped) s = Status::Ok();
   if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
     // Failed before a byte landed (reflink: 'always' refused, say): leave no
     // destination of ours behind.
     plan.dst.abandon();
   }
-  if (!s.ok() || loop.stopped()) {
+  if (!s.ok() || stopped) {
     plan.dst.stop_at(plan.to_dst(resume));
     return finish(control, s.ok() ? Ending::Cancelled : Ending::Failed, s, resume, loop.backend_used());
   }

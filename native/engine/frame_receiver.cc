@@ -362,6 +362,7 @@ Status Receiver::nothing_follows() {
 }  // namespace
 
 TransferOutcome run_receive(const ReceiveRequest& req, CopyControl& control, ProgressSink* sink) {
+  CancelScope cancel_scope(control.cancel);
   return Receiver(req, control, sink).run();
 }
 

@@ -54,6 +54,7 @@ Status write_end(Descriptor& out, uint32_t id, const ExtentReader& reader, uint6
 }  // namespace
 
 TransferOutcome run_send(const SendRequest& req, CopyControl& control, ProgressSink* sink) {
+  CancelScope cancel_scope(control.cancel);
   TransferOutcome outcome;
   outcome.between_frames = false;  // until BEGIN is out, there is no transfer to fail
   ReaderOptions options = req.reader;

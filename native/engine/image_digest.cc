@@ -15,6 +15,10 @@ constexpr unsigned kMostHashThreads = 8;
 
 DigestOutcome finish(CopyControl& control, Ending ending, Status status, uint64_t length, Digest digest = {},
                      DigestOutcome out = {}) {
+  if (ending == Ending::Failed && ended_by_cancel(status, control)) {
+    ending = Ending::Cancelled;
+    status = Status::Ok();
+  }
   out.ending = ending;
   out.status = std::move(status);
   out.length = length;
@@ -53,6 +57,7 @@ void keep_blocks(const ScanWindow& w, const std::vector<Digest>& digests, const 
 }  // namespace
 
 DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, ProgressSink* sink) {
+  CancelScope cancel_scope(control.cancel);
   if (control.cancel.requested()) return finish(control, Ending::Cancelled, Status::Ok(), 0);
   BlockScan scan;
   Status s = scan.open(req.target, req.offset, req.length, "offset", req.blocks);

@@ -58,12 +58,12 @@ void add_extent(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool
 
 }  // namespace
 
-Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side side, bool writable) {
+Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side side, bool writable, NbdTimeout timeout) {
   side_ = side;
   for (uint32_t i = 0; i < std::max<uint32_t>(connections, 1); i++) {
     auto conn = std::make_unique<Conn>();
     NbdExportInfo info;
-    Status s = conn->link.connect(address, side);
+    Status s = conn->link.connect(address, side, timeout);
     if (s.ok()) s = conn->link.handshake(address.export_name, &info);
     // A server that takes fewer clients than it lets share an export: go on with those it took.
     if (!s.ok() && i > 0) break;
@@ -102,10 +102,12 @@ void NbdExport::submit(uint16_t type, uint16_t flags, uint64_t offset, uint32_t 
   }
   Conn& conn = *least_busy();
   const uint64_t cookie = next_cookie_++;
-  if (conn.pending.empty()) conn.last_heard = std::chrono::steady_clock::now();
-  conn.pending.emplace(cookie, Pending{type, offset, length, buf, extents, Status::Ok(), std::move(done)});
+  const auto now = NbdClock::now();
+  if (conn.pending.empty()) conn.oldest_since = now;
+  conn.pending.emplace(cookie, Pending{type, offset, length, buf, extents, Status::Ok(), std::move(done), {}, 0});
   in_flight_++;
-  Status s = conn.link.send_request(flags, type, cookie, offset, length, payload.data(), static_cast<int>(payload.size()));
+  Status s = conn.link.send_request(flags, type, cookie, offset, length, conn.link.timeout().after(now), payload.data(),
+                                    static_cast<int>(payload.size()));
   if (!s.ok()) fail(conn, s);
 }
 
@@ -134,23 +136,19 @@ void NbdExport::wait(NbdExport* a, NbdExport* b, std::chrono::milliseconds wait)
   }
   if (fds.empty()) return;
   const int ready = poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
-  const auto now = std::chrono::steady_clock::now();
   for (size_t i = 0; i < fds.size(); i++) {
     auto [e, conn] = owners[i];
-    if (ready > 0 && fds[i].revents) {
-      Status s = e->read_reply(*conn);
-      if (!s.ok()) e->fail(*conn, s);
-      else conn->last_heard = now;
-    } else if (!conn->pending.empty() && now - conn->last_heard > nbd_timeout()) {
-      e->fail(*conn, Status::Sys(ETIMEDOUT, "recv", e->side_,
-                                 "no reply from the NBD server in " + std::to_string(nbd_timeout().count()) + " ms"));
-    }
+    Status s = ready > 0 && fds[i].revents ? e->read_reply(*conn) : Status::Ok();
+    // Replies that keep coming do not excuse the oldest request, and a
+    // cancelled job does not wait for a stalled server.
+    if (s.ok() && !conn->pending.empty()) s = conn->link.still_waiting(conn->reply_deadline(), "recv");
+    if (!s.ok()) e->fail(*conn, s);
   }
 }
 
 Status NbdExport::read_reply(Conn& conn) {
   char magic[4];
-  Status s = conn.link.receive(magic, 4);
+  Status s = conn.link.receive(magic, 4, conn.reply_deadline());
   if (!s.ok()) return s;
   const uint32_t m = get32(magic);
   if (m == nbd::kSimpleReplyMagic) return read_simple(conn);
@@ -160,7 +158,7 @@ Status NbdExport::read_reply(Conn& conn) {
 
 Status NbdExport::read_simple(Conn& conn) {
   char rest[12];
-  Status s = conn.link.receive(rest, sizeof rest);
+  Status s = conn.link.receive(rest, sizeof rest, conn.reply_deadline());
   if (!s.ok()) return s;
   const uint64_t cookie = get64(rest + 4);
   auto it = conn.pending.find(cookie);
@@ -169,10 +167,12 @@ Status NbdExport::read_simple(Conn& conn) {
   const uint32_t error = get32(rest);
   if (error) {
     p.error = server_error(p, error, "");
+  } else if (p.type == nbd::kCmdBlockStatus) {
+    return conn.link.broken("block status answered without structured reply");
   } else if (p.type == nbd::kCmdRead) {
     // Simple replies carry a read's data only without structured replies.
     if (info_.structured) return conn.link.broken("a read answered without structured reply");
-    s = conn.link.receive(p.buf, p.length);
+    s = conn.link.receive(p.buf, p.length, conn.reply_deadline());
     if (!s.ok()) return s;
   }
   complete(conn, cookie);
@@ -181,7 +181,7 @@ Status NbdExport::read_simple(Conn& conn) {
 
 Status NbdExport::read_chunk(Conn& conn) {
   char rest[16];
-  Status s = conn.link.receive(rest, sizeof rest);
+  Status s = conn.link.receive(rest, sizeof rest, conn.reply_deadline());
   if (!s.ok()) return s;
   const uint16_t flags = get16(rest);
   const uint16_t type = get16(rest + 2);
@@ -190,70 +190,96 @@ Status NbdExport::read_chunk(Conn& conn) {
   auto it = conn.pending.find(cookie);
   if (it == conn.pending.end()) return conn.link.broken("a reply to a request never made");
   s = chunk_payload(conn, it->second, type, length);
-  if (!s.ok()) return s;
+  if (s.ok() && (flags & nbd::kReplyFlagDone)) s = check_complete(conn, it->second);
+  if (!s.ok()) return s;  // the connection fails, and with it this request: nothing of it is used
   if (flags & nbd::kReplyFlagDone) complete(conn, cookie);
+  return Status::Ok();
+}
+
+// The reply has ended: a read that succeeded must have had every byte of it
+// sent exactly once (chunks never overlap, so counting is enough), and block
+// status must have said something.
+Status NbdExport::check_complete(const Conn& conn, const Pending& p) const {
+  if (!p.error.ok()) return Status::Ok();
+  if (p.type == nbd::kCmdRead && p.covered.bytes() != p.length)
+    return conn.link.broken("a read of " + std::to_string(p.length) + " bytes at " + std::to_string(p.offset) +
+                            " answered with " + std::to_string(p.covered.bytes()) + " of them");
+  if (p.type == nbd::kCmdBlockStatus && p.status_chunks == 0)
+    return conn.link.broken("block status of " + std::to_string(p.length) + " bytes at " + std::to_string(p.offset) +
+                            " answered with no extent");
   return Status::Ok();
 }
 
 Status NbdExport::chunk_payload(Conn& conn, Pending& p, uint16_t type, uint32_t length) {
   NbdConnection& link = conn.link;
-  char head[12];
   if (type == nbd::kChunkNone) return length == 0 ? Status::Ok() : link.broken("a NONE chunk with a payload");
-  if (type == nbd::kChunkOffsetData || type == nbd::kChunkOffsetHole) {
-    const uint32_t fixed = type == nbd::kChunkOffsetData ? 8 : 12;
-    if (p.type != nbd::kCmdRead || length < fixed) return link.broken("a data chunk that does not fit its request");
-    Status s = link.receive(head, fixed);
-    if (!s.ok()) return s;
-    const uint64_t at = get64(head);
-    const uint64_t n = type == nbd::kChunkOffsetData ? length - fixed : get32(head + 8);
-    if (at < p.offset || n > p.length || at - p.offset > p.length - n)
-      return link.broken("a data chunk outside its request");
-    if (type == nbd::kChunkOffsetHole) {
-      std::memset(p.buf + (at - p.offset), 0, n);
-      return Status::Ok();
-    }
-    return link.receive(p.buf + (at - p.offset), n);
-  }
-  if (type == nbd::kChunkBlockStatus) {
-    if (p.type != nbd::kCmdBlockStatus || length < 12 || (length - 4) % 8 != 0 || (length - 4) / 8 > kMaxDescriptors)
-      return link.broken("a block status chunk of " + std::to_string(length) + " bytes");
-    std::string body(length, '\0');
-    Status s = link.receive(body.data(), length);
-    if (!s.ok()) return s;
-    uint64_t at = p.offset;
-    const uint64_t end = p.offset + p.length;
-    for (uint32_t i = 4; i + 8 <= length && at < end; i += 8) {
-      const uint64_t n = std::min<uint64_t>(get32(body.data() + i), end - at);
-      if (n == 0) return link.broken("a block status extent of length 0");
-      add_extent(p.extents, at, n, !(get32(body.data() + i + 4) & nbd::kStateZero));
-      at += n;
-    }
-    return Status::Ok();
-  }
-  if (type & nbd::kChunkErrorBit) {
-    if (length < 6 || length > 65536) return link.broken("an error chunk of " + std::to_string(length) + " bytes");
-    std::string body(length, '\0');
-    Status s = link.receive(body.data(), length);
-    if (!s.ok()) return s;
-    const uint16_t message_length = get16(body.data() + 4);
-    if (6u + message_length > length) return link.broken("an error chunk whose message does not fit");
-    if (p.error.ok()) p.error = server_error(p, get32(body.data()), body.substr(6, message_length));
-    return Status::Ok();
-  }
+  if (type == nbd::kChunkOffsetData || type == nbd::kChunkOffsetHole) return data_chunk(conn, p, type, length);
+  if (type == nbd::kChunkBlockStatus) return status_chunk(conn, p, length);
+  if (type & nbd::kChunkErrorBit) return error_chunk(conn, p, length);
   if (length > 65536) return link.broken("an unknown chunk of " + std::to_string(length) + " bytes");
-  return link.skip(length);  // a chunk type we did not ask for, but harmless
+  return link.skip(length, conn.reply_deadline());  // a chunk type we did not ask for, but harmless
+}
+
+Status NbdExport::data_chunk(Conn& conn, Pending& p, uint16_t type, uint32_t length) {
+  NbdConnection& link = conn.link;
+  const uint32_t fixed = type == nbd::kChunkOffsetData ? 8 : 12;
+  if (p.type != nbd::kCmdRead || length < fixed) return link.broken("a data chunk that does not fit its request");
+  char head[12];
+  Status s = link.receive(head, fixed, conn.reply_deadline());
+  if (!s.ok()) return s;
+  const uint64_t at = get64(head);
+  const uint64_t n = type == nbd::kChunkOffsetData ? length - fixed : get32(head + 8);
+  if (at < p.offset || n > p.length || at - p.offset > p.length - n)
+    return link.broken("a data chunk outside its request");
+  if (!p.covered.add(at - p.offset, n))
+    return link.broken("data chunks that overlap within a read of " + std::to_string(p.length) + " bytes at " +
+                       std::to_string(p.offset));
+  if (type == nbd::kChunkOffsetHole) {
+    std::memset(p.buf + (at - p.offset), 0, n);
+    return Status::Ok();
+  }
+  return link.receive(p.buf + (at - p.offset), n, conn.reply_deadline());
+}
+
+Status NbdExport::status_chunk(Conn& conn, Pending& p, uint32_t length) {
+  NbdConnection& link = conn.link;
+  if (p.type != nbd::kCmdBlockStatus || length < 12 || (length - 4) % 8 != 0 || (length - 4) / 8 > kMaxDescriptors)
+    return link.broken("a block status chunk of " + std::to_string(length) + " bytes");
+  std::string body(length, '\0');
+  Status s = link.receive(body.data(), length, conn.reply_deadline());
+  if (!s.ok()) return s;
+  const uint32_t context = get32(body.data());
+  if (!info_.has_allocation || context != info_.allocation_id)
+    return link.broken("block status for context " + std::to_string(context) + ", which was not negotiated");
+  if (p.status_chunks++ > 0) return link.broken("a second block status chunk for one request and context");
+  std::string why;
+  read_status_extents(body.data() + 4, (length - 4) / 8, p.offset, p.length, p.extents, &why);
+  return why.empty() ? Status::Ok() : link.broken(why);
+}
+
+Status NbdExport::error_chunk(Conn& conn, Pending& p, uint32_t length) {
+  NbdConnection& link = conn.link;
+  if (length < 6 || length > 65536) return link.broken("an error chunk of " + std::to_string(length) + " bytes");
+  std::string body(length, '\0');
+  Status s = link.receive(body.data(), length, conn.reply_deadline());
+  if (!s.ok()) return s;
+  const uint16_t message_length = get16(body.data() + 4);
+  if (6u + message_length > length) return link.broken("an error chunk whose message does not fit");
+  if (p.error.ok()) p.error = server_error(p, get32(body.data()), body.substr(6, message_length));
+  return Status::Ok();
 }
 
 Status NbdExport::server_error(const Pending& p, uint32_t error, const std::string& message) const {
   const int err = errno_of(error);
   std::string detail = std::string(std::strerror(err)) + " (the NBD server failed the " + syscall_of(p.type) +
                        " of " + std::to_string(p.length) + " bytes at " + std::to_string(p.offset) + ")";
-  if (!message.empty()) detail += ": " + message;
+  if (!message.empty()) detail += ": " + peer_text(message);
   return Status::Sys(err, syscall_of(p.type), side_, detail);
 }
 
 void NbdExport::complete(Conn& conn, uint64_t cookie) {
   auto it = conn.pending.find(cookie);
+  if (it == conn.pending.begin()) conn.oldest_since = NbdClock::now();  // the next one's turn starts now
   Pending p = std::move(it->second);
   conn.pending.erase(it);
   in_flight_--;
@@ -263,7 +289,7 @@ void NbdExport::complete(Conn& conn, uint64_t cookie) {
 void NbdExport::fail(Conn& conn, const Status& why) {
   if (failed_.ok()) failed_ = why;
   conn.link.close();  // no more bytes land in anyone's buffer
-  std::unordered_map<uint64_t, Pending> pending;
+  std::map<uint64_t, Pending> pending;
   pending.swap(conn.pending);
   in_flight_ -= pending.size();
   for (auto& [cookie, p] : pending) p.done(failed_);
@@ -369,7 +395,7 @@ Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>*
     std::vector<Extent> got;
     Status s = run_sync(nbd::kCmdBlockStatus, 0, at, n, {}, nullptr, &got);
     if (!s.ok()) return s;
-    if (got.empty()) return Status::Sys(EPROTO, "block_status", side_, "the NBD server answered block status with no extent");
+    // A reply may cover less than asked (checked contiguous from `at`): ask again from its end.
     for (const Extent& e : got) add_extent(out, e.offset, e.length, e.data);
     at = got.back().offset + got.back().length;
   }
@@ -379,7 +405,7 @@ Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>*
 void NbdExport::disconnect() {
   while (in_flight_ > 0 && failed_.ok()) wait(this, nullptr, kSyncSlice);
   for (auto& c : conns_) {
-    if (c->link.fd() >= 0) c->link.send_request(0, nbd::kCmdDisconnect, 0, 0, 0);
+    if (c->link.fd() >= 0) c->link.send_request(0, nbd::kCmdDisconnect, 0, 0, 0, c->link.timeout().after(NbdClock::now()));
     c->link.close();
   }
 }

@@ -15,11 +15,12 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 #include "extent_map.h"
 #include "nbd_connection.h"
+#include "nbd_reply_check.h"
 #include "request.h"
 #include "status.h"
 
@@ -30,8 +31,10 @@ class NbdExport {
   using Done = std::function<void(const Status&)>;
 
   // Connects and negotiates; with multi-conn, up to `connections` in all.
-  // A destination must be writable (EROFS otherwise).
-  Status open(const NbdAddress& address, uint32_t connections, Side side, bool writable);
+  // A destination must be writable (EROFS otherwise). Each request's whole
+  // reply must arrive within `timeout` of its turn (proto.md lets a server
+  // answer in any order, so the clock runs for the oldest request in flight).
+  Status open(const NbdAddress& address, uint32_t connections, Side side, bool writable, NbdTimeout timeout);
   const NbdExportInfo& info() const { return info_; }
   uint64_t size() const { return info_.size; }
   size_t connections() const { return conns_.size(); }
@@ -67,11 +70,14 @@ class NbdExport {
     std::vector<Extent>* extents;  // block status
     Status error;                 // the first error chunk
     Done done;
+    ReadCoverage covered;         // reads: what the chunks have filled
+    int status_chunks = 0;        // block status: one per context is allowed
   };
   struct Conn {
     NbdConnection link;
-    std::unordered_map<uint64_t, Pending> pending;
-    std::chrono::steady_clock::time_point last_heard;
+    std::map<uint64_t, Pending> pending;  // by cookie, which grows: the first is the oldest
+    NbdClock::time_point oldest_since;    // when the oldest request in flight became the oldest
+    NbdClock::time_point reply_deadline() const { return link.timeout().after(oldest_since); }
   };
 
   Conn* least_busy();
@@ -83,6 +89,10 @@ class NbdExport {
   Status read_simple(Conn& conn);
   Status read_chunk(Conn& conn);
   Status chunk_payload(Conn& conn, Pending& p, uint16_t type, uint32_t length);
+  Status data_chunk(Conn& conn, Pending& p, uint16_t type, uint32_t length);
+  Status status_chunk(Conn& conn, Pending& p, uint32_t length);
+  Status error_chunk(Conn& conn, Pending& p, uint32_t length);
+  Status check_complete(const Conn& conn, const Pending& p) const;
   void complete(Conn& conn, uint64_t cookie);
   void fail(Conn& conn, const Status& why);
   Status server_error(const Pending& p, uint32_t error, const std::string& message) const;

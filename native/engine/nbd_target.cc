@@ -6,7 +6,8 @@
 namespace blockcopy {
 
 Status NbdTarget::open(const Target& target, Side side, bool writable, std::optional<uint64_t> create_size) {
-  if (target.nbd) return export_.open(*target.nbd, target.connections, side, writable);
+  timeout_.limit = std::chrono::milliseconds(target.nbd_timeout_ms);
+  if (target.nbd) return export_.open(*target.nbd, target.connections, side, writable, timeout_);
   if (create_size) {
     Status s = create_image(target.path, target.format, *create_size, side);
     if (!s.ok()) return s;
@@ -14,7 +15,7 @@ Status NbdTarget::open(const Target& target, Side side, bool writable, std::opti
   server_ = std::make_unique<QemuNbd>();
   NbdAddress address;
   Status s = server_->start(target.path, target.format, !writable, target.connections, side, &address);
-  if (s.ok()) s = export_.open(address, target.connections, side, writable);
+  if (s.ok()) s = export_.open(address, target.connections, side, writable, timeout_);
   if (!s.ok() && s.err != ENOENT) {
     // The handshake failed because qemu-nbd could not serve the image: say what it said.
     const std::string said = server_->complaint();
@@ -32,7 +33,7 @@ void NbdTarget::describe(FileInfo* info) const {
 Status NbdTarget::finish() {
   closed_ = true;
   export_.disconnect();
-  return server_ ? server_->wait_for_exit() : Status::Ok();
+  return server_ ? server_->wait_for_exit(timeout_) : Status::Ok();
 }
 
 void NbdTarget::close() {

@@ -39,6 +39,7 @@ class NbdTarget {
 
  private:
   NbdExport export_;
+  NbdTimeout timeout_;
   std::unique_ptr<QemuNbd> server_;
   bool closed_ = false;
 };

@@ -136,9 +136,10 @@ std::string read_all(int fd) {
   return out;
 }
 
-// Waits up to `limit` for the child to exit; true with its status if it did.
+// Waits up to `limit` for the child to exit (max: as long as it takes); true with its status if it did.
 bool reap(pid_t pid, std::chrono::milliseconds limit, int* status) {
-  const auto until = std::chrono::steady_clock::now() + limit;
+  const auto until = limit == std::chrono::milliseconds::max() ? std::chrono::steady_clock::time_point::max()
+                                                                : std::chrono::steady_clock::now() + limit;
   for (;;) {
     const pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid || (r < 0 && errno == ECHILD)) return true;
@@ -193,10 +194,10 @@ std::string QemuNbd::complaint() {
   return read_all(stderr_.get());
 }
 
-Status QemuNbd::wait_for_exit() {
+Status QemuNbd::wait_for_exit(const NbdTimeout& timeout) {
   if (pid_ < 0) return Status::Ok();
   int status = 0;
-  const bool exited = reap(pid_, nbd_timeout(), &status);
+  const bool exited = reap(pid_, timeout.limit.count() > 0 ? timeout.limit : std::chrono::milliseconds::max(), &status);
   if (!exited) {
     stop();
     return Status::Sys(ETIMEDOUT, "waitpid", side_, "qemu-nbd did not exit after the copy; it was killed");

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "file.h"
+#include "nbd_connection.h"
 #include "request.h"
 #include "status.h"
 
@@ -29,8 +30,8 @@ class QemuNbd {
   Status start(const std::string& path, const std::string& format, bool read_only, uint32_t connections, Side side,
                NbdAddress* address);
   // The clients have disconnected: qemu-nbd closes the image (writing out
-  // what it caches) and exits by itself. An exit other than 0 is an error.
-  Status wait_for_exit();
+  // what it caches) and exits by itself, within `timeout`. An exit other than 0 is an error.
+  Status wait_for_exit(const NbdTimeout& timeout);
   // Failed or cancelled: SIGTERM, and SIGKILL if that is not enough.
   void stop();
   // What qemu-nbd said on stderr, for an error when the handshake failed.
