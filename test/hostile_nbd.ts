@@ -240,12 +240,15 @@ class Image {
     initial?.copy(this.bytes, 0, 0, Math.min(size, initial.length));
     this.grain = tiny ? 512 : 4 * KiB;
     this.allocated = new Uint8Array(Math.ceil(size / this.grain));
-    for (let g = 0; g < this.allocated.length; g++) {
+    const zeros = Buffer.alloc(this.grain);
+    // Only grains the initial image reaches can hold data; the rest stay holes.
+    const reached = tiny ? this.allocated.length : Math.ceil(Math.min(size, initial?.length ?? 0) / this.grain);
+    for (let g = 0; g < reached; g++) {
       const from = g * this.grain;
       const slice = this.bytes.subarray(from, Math.min(size, from + this.grain));
       // 'tiny-extents': even grains data, odd grains holes that read as zeros.
       if (tiny && g % 2 === 1) slice.fill(0);
-      this.allocated[g] = tiny ? (g % 2 === 0 ? 1 : 0) : slice.some((b) => b !== 0) ? 1 : 0;
+      this.allocated[g] = tiny ? (g % 2 === 0 ? 1 : 0) : slice.equals(zeros.subarray(0, slice.length)) ? 0 : 1;
     }
   }
 
