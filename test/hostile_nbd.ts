@@ -93,6 +93,9 @@ export interface HostileServer {
   close(): Promise<void>;
 }
 
+/** How the text of 'huge-error' begins: what a capped message must still show. */
+export const HUGE_ERROR_START = 'hostile server: this export does not exist, and here is why at great length: ';
+
 // ---- the numbers of the protocol ----------------------------------------------------
 
 const NBDMAGIC = Buffer.from('NBDMAGIC');
@@ -722,8 +725,7 @@ class Hostile {
 
   /** The text of 'huge-error': a readable start (the tests look for it), then filler to the length. */
   hugeErrorText(): string {
-    const start = 'hostile server: this export does not exist, and here is why at great length: ';
-    return (start + 'blah '.repeat(Math.ceil(this.hugeErrorBytes / 5))).slice(0, this.hugeErrorBytes);
+    return (HUGE_ERROR_START + 'blah '.repeat(Math.ceil(this.hugeErrorBytes / 5))).slice(0, this.hugeErrorBytes);
   }
 
   /**
@@ -764,8 +766,12 @@ class Hostile {
     if (this.has('wrong-context')) return (c) => [statusChunk(c, WRONG_ID, [[length, HOLE]], true)];
     if (this.has('status-after-end')) return (c) => [statusChunk(c, ALLOCATION_ID, [...image.runs(offset, length), [length, HOLE]], true)];
     if (this.has('status-zero-length')) {
+      // In the middle of the first run, so the extents before and after it still add up to the truth.
       const runs = image.runs(offset, length);
-      return (c) => [statusChunk(c, ALLOCATION_ID, [runs[0]!, [0, HOLE], ...runs.slice(1)], true)];
+      const [n, state] = runs[0]!;
+      const head = Math.max(1, Math.floor(n / 2));
+      const zero: Array<[number, number]> = n > 1 ? [[head, state], [0, HOLE], [n - head, state]] : [[n, state], [0, HOLE]];
+      return (c) => [statusChunk(c, ALLOCATION_ID, [...zero, ...runs.slice(1)], true)];
     }
     if (this.has('short-status') && length > 64 * KiB) return (c) => [statusChunk(c, ALLOCATION_ID, image.runs(offset, 64 * KiB), true)];
     if (this.has('status-overrun')) {
