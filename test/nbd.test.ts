@@ -3,14 +3,15 @@
 // nbdcopy as an independent client. Bytes are compared by hash, sparseness by
 // st_blocks and qemu-img map, failures by code, path and the exact prefix.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocated, bc, CLI, dropCache, isZero, makeSparse, MiB, readAt, runNode, scratch, sha256 } from './helpers';
-import { hasNbdcopy, hasNbdkit, hasQemuNbd, misbehavingServer, nbdkit, nbdkitTcp, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
+import { hostileNbd } from './hostile_nbd';
+import { hasNbdcopy, hasNbdkit, hasQemuNbd, nbdkit, nbdkitTcp, qemuNbd, qemuNbdServing, requestsInLog } from './nbd_helpers';
 
 const tmp = scratch('nbd');
 afterAll(() => tmp.cleanup());
@@ -146,29 +147,28 @@ describe('NBD URIs', () => {
 
 describe('a server that negotiates and then misbehaves', () => {
   it('a data chunk outside its request is EPROTO, and nothing lands outside the range', async () => {
-    const socket = tmp.file('outside.sock');
-    const server = await misbehavingServer(socket, 8 * MiB, 'outside');
+    // Data all through, so the copy reads (a hole would be skipped unread).
+    const server = await hostileNbd(tmp.dir, 'outside', { size: 8 * MiB, image: randomBytes(8 * MiB), mode: 'outside' });
     try {
       const dst = tmp.file('outside.img');
-      const e = await failure(bc.copy(`nbd+unix:///?socket=${socket}`, dst));
+      const e = await failure(bc.copy(server.uri, dst));
       expect(e.code).toBe('EPROTO');
       expect(e.message).toMatch(/outside its request/);
       expect(e.resumeOffset).toBe(0);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
   it('a server that stops reading requests fails the copy with ETIMEDOUT within the bound', async () => {
-    const socket = tmp.file('deaf.sock');
-    const server = await misbehavingServer(socket, 256 * MiB, 'never-read');
+    const server = await hostileNbd(tmp.dir, 'deaf', { size: 256 * MiB, mode: 'never-read' });
     try {
       const src = tmp.file('deaf-src.img');
       makeSparse(src, 64 * MiB, [[0, 64 * MiB]]);
       const script = `
         const bc = require('./dist');
         const t0 = Date.now();
-        bc.copy(${JSON.stringify(src)}, 'nbd+unix:///?socket=${socket}')
+        bc.copy(${JSON.stringify(src)}, ${JSON.stringify(server.uri)})
           .then(() => console.log('copied'), (e) => console.log(JSON.stringify({ code: e.code, ms: Date.now() - t0 })));`;
       const child = spawn(process.execPath, ['-e', script], {
         cwd: path.resolve(__dirname, '..'),
@@ -182,7 +182,7 @@ describe('a server that negotiates and then misbehaves', () => {
       expect(result.code).toBe('ETIMEDOUT');
       expect(result.ms).toBeLessThan(10_000);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 });
