@@ -29,17 +29,18 @@ static bool overwrites_own_source(const CopyPlan& plan) {
   return plan.same && plan.src_offset < plan.dst_end() && plan.dst_offset < plan.src_offset + plan.length;
 }
 
-// After the copy: the destination range read back and compared. A difference
-// fails the job with the source offset of its block as the resume point:
-// below it the destination holds the source's bytes.
+// After the copy: the destination range read back and compared. A difference,
+// or a read that failed, fails the job with the start of the block where
+// certainty ends as the resume point: below it the destination was read back
+// and holds the source's bytes.
 static CopyOutcome verify_copy(const CopyRequest& req, const CopyPlan& plan, CopyControl& control, ProgressSink* sink,
                                const char* backend) {
   ReportSchedule schedule(control.meter, 0, req.progress_interval_ms);
   VerifyRange range{req.src, req.dst, plan.src_offset, plan.dst_offset, plan.length};
-  uint64_t differs = 0;
-  Status s = verify_range(range, control, schedule, sink, &differs);
+  uint64_t equal = 0;
+  Status s = verify_range(range, control, schedule, sink, &equal);
   if (!s.ok()) {
-    const uint64_t resume = s.code == "ERR_BLOCKCOPY_VERIFY" ? plan.src_offset + differs / kDigestBlock * kDigestBlock : plan.src_offset + plan.length;
+    const uint64_t resume = ended_by_cancel(s, control) ? plan.src_offset + plan.length : plan.src_offset + equal / kDigestBlock * kDigestBlock;
     return finish(control, Ending::Failed, s, resume, backend);
   }
   if (control.cancel.requested()) return finish(control, Ending::Cancelled, s, plan.src_offset + plan.length, backend);

@@ -40,7 +40,8 @@ Status mismatch(const VerifyRange& range, uint64_t at) {
 }  // namespace
 
 Status verify_range(const VerifyRange& range, CopyControl& control, ReportSchedule& schedule, ProgressSink* sink,
-                    uint64_t* first_difference) {
+                    uint64_t* known_equal) {
+  *known_equal = 0;
   control.meter.start_verify();
   BlockScan src, dst;
   Status s = src.open(range.src, range.src_offset, range.length, "srcOffset");
@@ -55,13 +56,18 @@ Status verify_range(const VerifyRange& range, CopyControl& control, ReportSchedu
   for (;;) {
     s = src.next(&a);
     if (s.ok()) s = dst.next(&b);
-    if (!s.ok() || a.length == 0) return s;
+    if (!s.ok()) return s;
+    if (a.length == 0) {
+      *known_equal = range.length;
+      return s;
+    }
     for (size_t i = 0; i < a.blocks(); i++) {
       const size_t at = first_difference_in(a, b, i);
       if (at == a.block_length(i)) continue;
-      *first_difference = a.start + static_cast<uint64_t>(i) * kDigestBlock + at;
-      return mismatch(range, *first_difference);
+      *known_equal = a.start + static_cast<uint64_t>(i) * kDigestBlock + at;
+      return mismatch(range, *known_equal);
     }
+    *known_equal = a.start + a.length;
     control.meter.add_verified(a.length);
     schedule.tick(control, sink);
     if (control.cancel.requested()) return Status::Ok();

@@ -18,9 +18,11 @@ struct VerifyRange {
 };
 
 // Ok when every byte matches; ERR_BLOCKCOPY_VERIFY naming the first byte and
-// block that differ otherwise, with `*first_difference` set to it (relative
-// to the range). Counts its progress in the meter's verify phase.
+// block that differ otherwise. `*known_equal` is how far from the range's
+// start the two were compared and found equal: the first difference, or where
+// a read failed (a server that cannot answer has confirmed nothing past it).
+// Counts its progress in the meter's verify phase.
 Status verify_range(const VerifyRange& range, CopyControl& control, ReportSchedule& schedule, ProgressSink* sink,
-                    uint64_t* first_difference);
+                    uint64_t* known_equal);
 
 }  // namespace blockcopy
