@@ -81,7 +81,9 @@ Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side sid
 }
 
 uint32_t NbdExport::request_limit(uint64_t wanted) const {
-  const uint64_t limit = std::min<uint64_t>(wanted, info_.max_block);
+  // Room for a read rounded out to whole blocks at both ends (read()).
+  const uint64_t rounding = info_.min_block > 1 ? 2ull * info_.min_block : 0;
+  const uint64_t limit = std::min<uint64_t>(wanted, info_.max_block - std::min<uint64_t>(rounding, info_.max_block / 2));
   return static_cast<uint32_t>(std::max<uint64_t>(limit / info_.min_block * info_.min_block, info_.min_block));
 }
 
@@ -111,8 +113,25 @@ void NbdExport::submit(uint16_t type, uint16_t flags, uint64_t offset, uint32_t 
   if (!s.ok()) fail(conn, s);
 }
 
+// A server with a minimum block size may refuse a read that does not start and
+// end on one: such a read asks for the whole blocks around it, into a buffer
+// of its own, and hands on the part asked for. (The export's last block may be
+// short: a request may end at the export's end.)
 void NbdExport::read(uint64_t offset, uint32_t length, unsigned char* buf, Done done) {
-  submit(nbd::kCmdRead, 0, offset, length, {}, buf, nullptr, std::move(done));
+  const uint64_t block = info_.min_block;
+  const uint64_t from = offset / block * block;
+  const uint64_t to = std::min((offset + length + block - 1) / block * block, std::max(info_.size, offset + length));
+  if (from == offset && to == offset + length) {
+    submit(nbd::kCmdRead, 0, offset, length, {}, buf, nullptr, std::move(done));
+    return;
+  }
+  auto whole = std::make_shared<std::vector<unsigned char>>(to - from);
+  unsigned char* into = whole->data();
+  submit(nbd::kCmdRead, 0, from, static_cast<uint32_t>(to - from), {}, into, nullptr,
+         [whole, buf, skip = offset - from, length, done = std::move(done)](const Status& s) {
+           if (s.ok()) std::memcpy(buf, whole->data() + skip, length);
+           done(s);
+         });
 }
 
 void NbdExport::write(uint64_t offset, std::vector<iovec> pieces, Done done) {
@@ -299,20 +318,24 @@ void NbdExport::fail(Conn& conn, const Status& why) {
 
 Status NbdExport::run_sync(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length, std::vector<iovec> payload,
                            unsigned char* buf, std::vector<Extent>* extents) {
-  bool done = false;
+  return wait_for([&](Done done) { submit(type, flags, offset, length, std::move(payload), buf, extents, std::move(done)); });
+}
+
+Status NbdExport::wait_for(const std::function<void(Done)>& start) {
+  bool finished = false;
   Status result;
-  submit(type, flags, offset, length, std::move(payload), buf, extents, [&](const Status& s) {
+  start([&](const Status& s) {
     result = s;
-    done = true;
+    finished = true;
   });
-  while (!done) wait(this, nullptr, kSyncSlice);
+  while (!finished) wait(this, nullptr, kSyncSlice);
   return result;
 }
 
 Status NbdExport::read_sync(uint64_t offset, size_t length, unsigned char* buf) {
   for (size_t done = 0; done < length;) {
     const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(request_limit(length - done), length - done));
-    Status s = run_sync(nbd::kCmdRead, 0, offset + done, n, {}, buf + done, nullptr);
+    Status s = wait_for([&](Done finished) { read(offset + done, n, buf + done, std::move(finished)); });
     if (!s.ok()) return s;
     done += n;
   }

@@ -83,6 +83,8 @@ class NbdExport {
   Conn* least_busy();
   void submit(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length, std::vector<iovec> payload,
               unsigned char* buf, std::vector<Extent>* extents, Done done);
+  // Starts one request through `start` and waits for its callback.
+  Status wait_for(const std::function<void(Done)>& start);
   Status run_sync(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length, std::vector<iovec> payload,
                   unsigned char* buf, std::vector<Extent>* extents);
   Status read_reply(Conn& conn);
