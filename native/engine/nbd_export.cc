@@ -412,15 +412,23 @@ Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>*
     return Status::Ok();
   }
   const uint64_t end = offset + length;
-  const uint64_t piece = kStatusPiece / info_.min_block * info_.min_block;
-  for (uint64_t at = offset; at < end;) {
-    const uint32_t n = static_cast<uint32_t>(std::min(piece, end - at));
+  const uint64_t block = info_.min_block;
+  const uint64_t piece = kStatusPiece / block * block;
+  // Asked for on the server's block grid (the export's end may be off it), then cut to the range.
+  const uint64_t asked_end = std::min((end + block - 1) / block * block, std::max(info_.size, end));
+  for (uint64_t at = offset / block * block; at < end;) {
+    const uint32_t n = static_cast<uint32_t>(std::min(piece, asked_end - at));
     std::vector<Extent> got;
     Status s = run_sync(nbd::kCmdBlockStatus, 0, at, n, {}, nullptr, &got);
     if (!s.ok()) return s;
-    // A reply may cover less than asked (checked contiguous from `at`): ask again from its end.
-    for (const Extent& e : got) add_extent(out, e.offset, e.length, e.data);
-    at = got.back().offset + got.back().length;
+    for (const Extent& e : got) {
+      const uint64_t from = std::max(e.offset, offset), to = std::min(e.offset + e.length, end);
+      if (from < to) add_extent(out, from, to - from, e.data);
+    }
+    // A reply may cover less than asked (checked contiguous from `at`): ask again from its end,
+    // or from the block it ends in, where that still moves on.
+    const uint64_t got_end = got.back().offset + got.back().length;
+    at = got_end / block * block > at ? got_end / block * block : got_end;
   }
   return Status::Ok();
 }
