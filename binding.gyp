@@ -18,6 +18,7 @@
         "native/binding/worker.cc",
         "native/engine/backend.cc",
         "native/engine/block_digest.cc",
+        "native/engine/block_grid.cc",
         "native/engine/block_scan.cc",
         "native/engine/checksum.cc",
         "native/engine/copy.cc",

@@ -10,7 +10,7 @@ import type { BackendUsed, Progress, Target } from './types';
 type ModeIndex = number;
 
 /** Copy options as the engine reads them: every field there, nothing left to default. Formats and connections travel with the targets. */
-export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync' | 'backend' | 'reflink' | 'srcFormat' | 'dstFormat' | 'connections' | 'nbdTimeout'> {
+export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync' | 'backend' | 'reflink' | 'srcFormat' | 'dstFormat' | 'connections' | 'nbdTimeout' | 'dstCompress'> {
   sparse: ModeIndex;
   fsync: ModeIndex;
   backend: ModeIndex;
@@ -18,7 +18,7 @@ export interface EngineCopyOptions extends Omit<CopySettings, 'sparse' | 'fsync'
 }
 
 export function engineCopyOptions(settings: CopySettings): EngineCopyOptions {
-  const { srcFormat: _src, dstFormat: _dst, connections: _connections, nbdTimeout: _nbdTimeout, ...s } = settings;
+  const { srcFormat: _src, dstFormat: _dst, connections: _connections, nbdTimeout: _nbdTimeout, dstCompress: _compress, ...s } = settings;
   return {
     ...s,
     sparse: SPARSE_MODES.indexOf(s.sparse),
@@ -30,7 +30,7 @@ export function engineCopyOptions(settings: CopySettings): EngineCopyOptions {
 
 /** A copy's two ends as the engine reaches them. */
 export function engineCopyTargets(src: Target, dst: Target, s: CopySettings): [EngineTarget, EngineTarget] {
-  return [engineTarget(src, s.srcFormat, s.connections, s.nbdTimeout), engineTarget(dst, s.dstFormat, s.connections, s.nbdTimeout)];
+  return [engineTarget(src, s.srcFormat, s.connections, s.nbdTimeout), engineTarget(dst, s.dstFormat, s.connections, s.nbdTimeout, s.dstCompress)];
 }
 
 export interface NativeError {

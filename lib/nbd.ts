@@ -17,7 +17,7 @@ export interface NbdAddress {
 export type EngineTarget =
   | string
   | number
-  | { path: string; format: ImageFormat; connections: number; nbdTimeout: number }
+  | { path: string; format: ImageFormat; connections: number; nbdTimeout: number; compress: boolean }
   | { uri: string; nbd: NbdAddress; connections: number; nbdTimeout: number };
 
 const NBD_PORT = 10809;
@@ -69,8 +69,8 @@ export function parseNbdUri(name: string, uri: string): NbdAddress {
 }
 
 /** How the engine reaches `target`: an NBD URI by its address; an image file in a format through qemu-nbd. */
-export function engineTarget(target: Target, format: ImageFormat, connections: number, nbdTimeout: number): EngineTarget {
+export function engineTarget(target: Target, format: ImageFormat, connections: number, nbdTimeout: number, compress = false): EngineTarget {
   if (isNbdUri(target)) return { uri: target, nbd: parseNbdUri('target', target), connections, nbdTimeout };
-  if (format !== 'raw' && typeof target === 'string') return { path: target, format, connections, nbdTimeout };
+  if (format !== 'raw' && typeof target === 'string') return { path: target, format, connections, nbdTimeout, compress };
   return target;
 }

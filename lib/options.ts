@@ -54,6 +54,7 @@ export interface CopySettings {
   dstFormat: ImageFormat;
   connections: number;
   nbdTimeout: number;
+  dstCompress: boolean;
 }
 
 export interface CheckedCopy {
@@ -181,6 +182,8 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const dstFormat = checkFormat('options.dstFormat', o.dstFormat, d);
   const connections = checkInteger('options.connections', o.connections, 1, 16) ?? DEFAULT_NBD_CONNECTIONS;
   const nbdTimeout = checkNbdTimeout(o);
+  const dstCompress = checkBoolean('options.dstCompress', o.dstCompress) ?? false;
+  if (dstCompress && dstFormat !== 'qcow2') throw invalidArgValue('options.dstCompress', dstCompress, "needs dstFormat: 'qcow2'");
   if (overNbd(s, srcFormat) || overNbd(d, dstFormat)) {
     // These name ways of moving bytes between local files; NBD requests do it here.
     if (direct) throw invalidArgValue('options.direct', direct, 'does not apply to an NBD target or an image format');
@@ -221,6 +224,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
     dstFormat,
     connections,
     nbdTimeout,
+    dstCompress,
   };
   if (length !== undefined) settings.length = length;
   if (dstSize !== undefined) settings.dstSize = dstSize;

@@ -93,6 +93,11 @@ export interface CopyOptions extends NbdWaitOptions {
   dstFormat?: ImageFormat;
   /** NBD connections per end, 1 to 16, used when the server allows several (multi-conn). Default 4. */
   connections?: number;
+  /**
+   * With dstFormat 'qcow2': write a compressed image (qemu-img convert -c), through
+   * qemu-nbd's compress filter, which takes every cluster whole and once. Default false.
+   */
+  dstCompress?: boolean;
 }
 
 export interface Progress {

@@ -6,11 +6,12 @@
 // arrives within nbdTimeout; peer text in errors is capped. Bytes are compared by
 // hash or byte by byte against what the server really holds, failures by code,
 // path and the exact offsets, waits by the clock with room for a loaded machine.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bc, CLI, MiB, ROOT, scratch, sha256 } from './helpers';
+import { bc, CLI, makeSparse, MiB, ROOT, scratch, sha256 } from './helpers';
+import { hasNbdkit, hasQemuNbd, nbdkit } from './nbd_helpers';
 import { HUGE_ERROR_START, hostileNbd, type HostileMode, type HostileServer } from './hostile_nbd';
 
 const tmp = scratch('nbd-hostile');
@@ -521,8 +522,90 @@ describe('6. block sizes the server asks for', () => {
     }
   });
 
-  it.todo(
-    "'min-block' as a destination: every write and zero request is a multiple of 64 KiB at a multiple of 64 KiB (edges read back), " +
-      'so copies into it are exact; and -O qcow2 -c writes every cluster at most once',
-  );
+  /** A sparse source whose hole and data edges fall on 4 KiB and odd offsets, never on 64 KiB. */
+  function oddEdges(name: string, size: number): { file: string; bytes: Buffer } {
+    const file = tmp.file(name);
+    makeSparse(file, size, [
+      [4097, 3 * MiB],
+      [4 * MiB + 4096, 64 * KiB - 8192],
+      [6 * MiB - 12345, 2 * MiB + 7],
+    ]);
+    return { file, bytes: fs.readFileSync(file) };
+  }
+
+  for (const sparse of ['auto', 'always', 'never'] as const) {
+    it(`'min-block' as a destination, sparse '${sparse}': every write and zero is whole 64 KiB blocks, and the copy is exact`, async () => {
+      const size = 12 * MiB;
+      const source = oddEdges(`min-block-src-${sparse}.img`, size);
+      // Old bytes everywhere, so holes must be zeroed, not skipped.
+      const server = await serve(`min-block-dst-${sparse}`, size, Buffer.alloc(size, FILL), 'min-block');
+      try {
+        succeeded(await within(bc.copy(source.file, server.uri, { sparse, queueDepth: 16 }), 20_000, () => server.close()));
+        expect(hashOf(server.image)).toBe(hashOf(source.bytes));
+        expect(server.requests.some((r) => r.type === 'write')).toBe(true);
+        expect(offGrid(server, ['write', 'write_zeroes', 'trim', 'read', 'block_status'], size)).toEqual([]);
+        // Each block written at most once (what qemu's compress filter needs of a cluster).
+        const writes = new Map<number, number>();
+        for (const r of server.requests.filter((q) => q.type === 'write' || q.type === 'write_zeroes'))
+          for (let b = r.offset; b < r.offset + r.length; b += grid) writes.set(b, (writes.get(b) ?? 0) + 1);
+        expect([...writes.values()].every((n) => n === 1)).toBe(true);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  it("'min-block' as a destination: a range off its grid is ERR_INVALID_ARG_VALUE before a byte is written", async () => {
+    const size = 4 * MiB;
+    const source = oddEdges('min-block-odd.img', size);
+    const server = await serve('min-block-odd', size, Buffer.alloc(size, FILL), 'min-block');
+    try {
+      const e = failed(await within(bc.copy(source.file, server.uri, { dstOffset: 4096, length: MiB }), 20_000, () => server.close()));
+      expect(e.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(e.message).toContain('whole blocks of 65536 bytes');
+      expect(server.requests.filter((r) => r.type === 'write' || r.type === 'write_zeroes')).toEqual([]);
+      expect(server.image.every((b) => b === FILL)).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.skipIf(!hasNbdkit)("nbdkit's blocksize-policy (minimum 64 KiB, error policy): a sparse copy in, with a bandwidth limit and at depth 1, reads back exact", async () => {
+    const size = 12 * MiB;
+    const source = oddEdges('policy-src.img', size);
+    const server = await nbdkit(tmp.dir, ['--filter=blocksize-policy', 'memory', String(size), 'blocksize-minimum=65536', 'blocksize-preferred=65536', 'blocksize-error-policy=error'], 'policy');
+    try {
+      await bc.copy(source.file, server.uri, { sparse: 'always' });
+      await bc.copy(source.file, server.uri, { bandwidth: 64 * MiB, queueDepth: 1 });
+      const back = tmp.file('policy-back.img');
+      await bc.copy(server.uri, back);
+      expect(sha256(back)).toBe(sha256(source.file));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it.skipIf(!hasQemuNbd)('-O qcow2 -c: a compressed qcow2 that qemu-img checks clean and compares equal, with compressed clusters', async () => {
+    const size = 12 * MiB;
+    const file = tmp.file('compress-src.img');
+    // Text compresses: qemu keeps a cluster compressed only where that saves space.
+    const text = Buffer.from('blockcopy writes every cluster whole and once. '.repeat(1500));
+    makeSparse(file, size, [[4097, 3 * MiB], [6 * MiB - 12345, 2 * MiB + 7]]);
+    const fd = fs.openSync(file, 'r+');
+    for (const at of [4097, 6 * MiB - 12345]) fs.writeSync(fd, text, 0, text.length, at);
+    fs.closeSync(fd);
+    const out = tmp.file('compressed.qcow2');
+    const r = spawnSync(process.execPath, [CLI, file, out, '-O', 'qcow2', '-c', '--quiet']);
+    expect(r.status, String(r.stderr)).toBe(0);
+    const check = spawnSync('qemu-img', ['check', out], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toContain('No errors were found');
+    const compressed = /([\d.]+)% compressed clusters/.exec(check.stdout);
+    expect(Number(compressed?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', file, out]).status).toBe(0);
+    // Holes are never written: unallocated in the image.
+    const map = JSON.parse(spawnSync('qemu-img', ['map', '--output=json', out], { encoding: 'utf8' }).stdout) as { start: number; length: number; data: boolean }[];
+    expect(map.some((m) => !m.data && m.start <= 4 * MiB && m.start + m.length >= 5 * MiB)).toBe(true);
+    expect(() => bc.copy(file, tmp.file('c.raw'), { dstCompress: true })).toThrow(/dstFormat: 'qcow2'/);
+  });
 });

@@ -58,6 +58,7 @@ kernel's fast paths (reflink, copy_file_range) are used where they fit.
                     read through a qemu-nbd run for the copy (default raw)
   -O, --dst-format FMT  DST is an image in FMT; a new one (or one replaced
                     whole) is made with qemu-img create
+  -c, --compress    with -O qcow2: write compressed clusters, as qemu-img convert -c
   --connections N   NBD connections per end when the server allows several (default 4)
 ${NBD_WAIT}
 

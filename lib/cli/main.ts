@@ -54,6 +54,7 @@ const COPY_OPTIONS = {
   verify: { type: 'boolean' },
   'src-format': { type: 'string', short: 'f' },
   'dst-format': { type: 'string', short: 'O' },
+  compress: { type: 'boolean', short: 'c' },
   connections: { type: 'string' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -163,6 +164,7 @@ const FLAG_OF: Record<string, string> = {
   reflink: '--no-reflink',
   srcFormat: '--src-format',
   dstFormat: '--dst-format',
+  dstCompress: '--compress',
   format: '--src-format',
   connections: '--connections',
   nbdTimeout: '--nbd-timeout',
@@ -233,6 +235,7 @@ async function copyCommand(args: string[]): Promise<number> {
   if (values['no-truncate']) options.truncate = false;
   if (values.force) options.force = true;
   if (values.verify) options.verify = true;
+  if (values.compress) options.dstCompress = true;
   if (shown.display === 'bar') options.progressInterval = 100;
 
   let job;

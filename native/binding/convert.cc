@@ -58,7 +58,7 @@ void set_progress(Napi::Env env, Napi::Object& o, const ProgressSnapshot& p) {
 
 }  // namespace
 
-// A path, a descriptor, or { path, format, connections, nbdTimeout } for an
+// A path, a descriptor, or { path, format, connections, nbdTimeout, compress } for an
 // image file qemu-nbd serves, or { nbd: { socket | host, port, export },
 // connections, nbdTimeout }.
 Target target_from_js(const Napi::Value& value) {
@@ -77,6 +77,7 @@ Target target_from_js(const Napi::Value& value) {
   if (o.Has("path")) {
     t.path = o.Get("path").As<Napi::String>().Utf8Value();
     t.format = o.Get("format").As<Napi::String>().Utf8Value();
+    t.compress = o.Get("compress").As<Napi::Boolean>().Value();
     return t;
   }
   const Napi::Object a = o.Get("nbd").As<Napi::Object>();

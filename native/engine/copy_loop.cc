@@ -274,7 +274,8 @@ Status CopyLoop::move_nbd(uint64_t pos, uint64_t length) {
 uint64_t CopyLoop::request_size(uint64_t largest) const {
   const uint64_t rate = control_.throttle.rate();
   if (rate == 0) return largest;
-  const uint64_t unit = std::max<uint64_t>(4096, plan_.direct_align);  // O_DIRECT needs whole units
+  // O_DIRECT needs whole units, and so does a server that takes only whole blocks.
+  const uint64_t unit = std::max<uint64_t>({4096, plan_.direct_align, plan_.grid});
   return std::min(largest, std::max(unit, rate / kRequestsPerSecond / unit * unit));
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "block_grid.h"
+
 namespace blockcopy {
 
 static bool ranges_overlap(uint64_t a, uint64_t b, uint64_t length) {
@@ -32,6 +34,27 @@ static Status open_direct(CopyPlan* plan) {
   return Status::Ok();
 }
 
+// A destination server that takes only whole blocks: the range must start on
+// its grid and end on it (or at the export's end), and holes keep only their
+// whole blocks (block_grid.h), so no request is ever off the grid.
+static Status fit_destination_grid(CopyPlan* plan) {
+  const NbdExport* nbd = plan->dst.nbd();
+  if (!nbd || nbd->info().min_block <= 1) return Status::Ok();
+  const uint64_t grid = nbd->info().min_block;
+  if (plan->dst_offset % grid != 0 || (plan->dst_end() % grid != 0 && plan->dst_end() != nbd->size()))
+    return Status::Invalid("The destination's NBD server takes only whole blocks of " + std::to_string(grid) +
+                           " bytes: dstOffset (" + std::to_string(plan->dst_offset) + ") and dstOffset + length (" +
+                           std::to_string(plan->dst_end()) + ") must be multiples of it, or end at the export's end");
+  plan->grid = grid;
+  GridSnapper snapper(grid, (plan->dst_offset % grid + grid - plan->src_offset % grid) % grid);
+  std::vector<Extent> snapped;
+  for (const Extent& e : plan->extents) snapper.add(e, &snapped);
+  snapper.finish(&snapped);
+  plan->extents.swap(snapped);
+  plan->data_bytes = data_bytes(plan->extents);
+  return Status::Ok();
+}
+
 static DestinationRange destination_range(const CopyRequest& req, const CopyPlan& plan) {
   DestinationRange range;
   range.offset = plan.dst_offset;
@@ -53,6 +76,8 @@ static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
   if (s.ok()) s = plan->src.extents(plan->src_offset, plan->length, req.sparse, &plan->extents);
   if (!s.ok()) return s;
   plan->data_bytes = data_bytes(plan->extents);
+  s = fit_destination_grid(plan);
+  if (!s.ok()) return s;
   plan->backward = plan->same && plan->dst_offset > plan->src_offset &&
                    ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
   plan->reads_first = plan->same && plan->dst_offset < plan->src_offset;

@@ -29,6 +29,9 @@ struct CopyPlan {
   uint64_t src_offset = 0, dst_offset = 0, length = 0;
   std::vector<Extent> extents;  // source extents covering the range, ascending
   uint64_t data_bytes = 0;
+  // The destination's block, where its server takes nothing smaller (NBD's
+  // minimum block size): every write and zero starts and ends on it. 1: none.
+  uint64_t grid = 1;
 
   // Same file, destination above an overlapping source: copy from the top down
   // (memmove), so no source byte is overwritten before it is read.

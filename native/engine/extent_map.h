@@ -22,4 +22,8 @@ Status map_extents(int fd, uint64_t offset, uint64_t length, Side side, std::vec
 
 uint64_t data_bytes(const std::vector<Extent>& extents);
 
+// Appends [offset, offset + length) to *out, merged with its last extent when
+// they touch and are of one kind; nothing for an empty one.
+void append_extent(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool data);
+
 }  // namespace blockcopy

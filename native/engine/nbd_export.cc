@@ -48,14 +48,6 @@ const char* syscall_of(uint16_t type) {
   }
 }
 
-void add_extent(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool data) {
-  if (length == 0) return;
-  if (!out->empty() && out->back().data == data && out->back().offset + out->back().length == offset)
-    out->back().length += length;
-  else
-    out->push_back({offset, length, data});
-}
-
 }  // namespace
 
 Status NbdExport::open(const NbdAddress& address, uint32_t connections, Side side, bool writable, NbdTimeout timeout) {
@@ -408,7 +400,7 @@ Status NbdExport::flush_sync() {
 Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>* out) {
   out->clear();
   if (!info_.has_allocation) {
-    add_extent(out, offset, length, true);
+    append_extent(out, offset, length, true);
     return Status::Ok();
   }
   const uint64_t end = offset + length;
@@ -423,7 +415,7 @@ Status NbdExport::extents(uint64_t offset, uint64_t length, std::vector<Extent>*
     if (!s.ok()) return s;
     for (const Extent& e : got) {
       const uint64_t from = std::max(e.offset, offset), to = std::min(e.offset + e.length, end);
-      if (from < to) add_extent(out, from, to - from, e.data);
+      if (from < to) append_extent(out, from, to - from, e.data);
     }
     // A reply may cover less than asked (checked contiguous from `at`): ask again from its end,
     // or from the block it ends in, where that still moves on.

@@ -11,12 +11,6 @@ namespace {
 // Even 512-byte pieces of a 32 MiB read sent in the worst order stay under this.
 constexpr size_t kMostPieces = 1 << 16;
 
-void add_extent(std::vector<Extent>* out, uint64_t offset, uint64_t length, bool data) {
-  if (!out->empty() && out->back().data == data && out->back().offset + out->back().length == offset)
-    out->back().length += length;
-  else
-    out->push_back({offset, length, data});
-}
 }  // namespace
 
 bool ReadCoverage::add(uint64_t at, uint64_t length) {
@@ -57,7 +51,7 @@ void read_status_extents(const char* descriptors, uint32_t count, uint64_t offse
       return;
     }
     const uint64_t kept = std::min(n, end - at);  // only the last may run past: clipped
-    add_extent(out, at, kept, !(nbd::get32(d + 4) & nbd::kStateZero));
+    append_extent(out, at, kept, !(nbd::get32(d + 4) & nbd::kStateZero));
     at += kept;
   }
 }

@@ -14,7 +14,7 @@ Status NbdTarget::open(const Target& target, Side side, bool writable, std::opti
   }
   server_ = std::make_unique<QemuNbd>();
   NbdAddress address;
-  Status s = server_->start(target.path, target.format, !writable, target.connections, side, &address);
+  Status s = server_->start(target.path, target.format, !writable, target.compress, target.connections, side, &address);
   if (s.ok()) s = export_.open(address, target.connections, side, writable, timeout_);
   if (!s.ok() && s.err != ENOENT) {
     // The handshake failed because qemu-nbd could not serve the image: say what it said.
@@ -27,7 +27,7 @@ Status NbdTarget::open(const Target& target, Side side, bool writable, std::opti
 void NbdTarget::describe(FileInfo* info) const {
   info->type = FileType::Nbd;
   info->size = export_.size();
-  info->block_size = std::max<uint32_t>(export_.info().preferred_block, 4096);
+  info->block_size = std::max<uint32_t>({export_.info().preferred_block, export_.info().min_block, 4096});
 }
 
 Status NbdTarget::finish() {

@@ -156,8 +156,8 @@ std::string private_socket_name() {
 
 }  // namespace
 
-Status QemuNbd::start(const std::string& path, const std::string& format, bool read_only, uint32_t connections,
-                      Side side, NbdAddress* address) {
+Status QemuNbd::start(const std::string& path, const std::string& format, bool read_only, bool compress,
+                      uint32_t connections, Side side, NbdAddress* address) {
   side_ = side;
   const std::string program = find_program("qemu-nbd");
   if (program.empty()) return missing("qemu-nbd", side);
@@ -172,10 +172,19 @@ Status QemuNbd::start(const std::string& path, const std::string& format, bool r
   if (bind(raw, reinterpret_cast<sockaddr*>(&addr), len) != 0) return Status::Sys(errno, "bind", side);
   if (listen(raw, 64) != 0) return Status::Sys(errno, "listen", side);
 
-  std::vector<std::string> args{"--format=" + format, "--shared=" + std::to_string(std::max<uint32_t>(connections, 1))};
+  std::vector<std::string> args{"--shared=" + std::to_string(std::max<uint32_t>(connections, 1))};
   if (read_only) args.push_back("--read-only");
   else args.push_back("--discard=unmap");  // WRITE_ZEROES may leave holes
-  args.push_back(plain_file_name(path));
+  if (compress) {
+    // Options, not a file name: a comma in the path is doubled, as qemu's option syntax escapes it.
+    std::string file;
+    for (char c : plain_file_name(path)) file += c == ',' ? std::string(",,") : std::string(1, c);
+    args.push_back("--image-opts");
+    args.push_back("driver=compress,file.driver=" + format + ",file.file.driver=file,file.file.filename=" + file);
+  } else {
+    args.push_back("--format=" + format);
+    args.push_back(plain_file_name(path));
+  }
   Status s = spawn(program, args, raw, side, &pid_, &stderr_);
   // Our copy of the listening socket goes now: if qemu-nbd exits, a connect
   // is refused instead of waiting for an accept that never comes.

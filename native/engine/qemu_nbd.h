@@ -27,8 +27,10 @@ class QemuNbd {
 
   // Serves `path` as `format`, read-only for a source, to up to `connections`
   // clients; `*address` is where to connect.
-  Status start(const std::string& path, const std::string& format, bool read_only, uint32_t connections, Side side,
-               NbdAddress* address);
+  // `compress`: a qcow2 written through qemu's compress filter, where each
+  // cluster takes one whole write (the server's minimum block says how big).
+  Status start(const std::string& path, const std::string& format, bool read_only, bool compress, uint32_t connections,
+               Side side, NbdAddress* address);
   // The clients have disconnected: qemu-nbd closes the image (writing out
   // what it caches) and exits by itself, within `timeout`. An exit other than 0 is an error.
   Status wait_for_exit(const NbdTimeout& timeout);

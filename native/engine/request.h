@@ -27,6 +27,7 @@ struct Target {
   std::string format;
   uint32_t connections = 1;
   uint32_t nbd_timeout_ms = 0;  // over NBD: how long any one wait for the server may last; 0: no limit
+  bool compress = false;        // a qcow2 destination written through qemu's compress filter
   bool is_fd() const { return fd >= 0; }
   // Reached over NBD: an NBD URI, or an image format qemu-nbd serves.
   bool over_nbd() const { return nbd.has_value() || !format.empty(); }
