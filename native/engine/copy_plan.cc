@@ -50,12 +50,13 @@ static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
     return Status::Invalid("The argument 'dst' is the source's own image file");
   Status s = plan->dst.claim(destination_range(req, *plan));
   if (s.ok()) s = check_same_file(req, *plan);
-  if (s.ok()) s = plan->src.extents(plan->src_offset, plan->length, req.sparse, &plan->extents);
   if (!s.ok()) return s;
-  plan->data_bytes = data_bytes(plan->extents);
   plan->backward = plan->same && plan->dst_offset > plan->src_offset &&
                    ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
   plan->reads_first = plan->same && plan->dst_offset < plan->src_offset;
+  s = plan->extents.open(plan->src, plan->src_offset, plan->length, req.sparse,
+                         plan->backward ? Walk::Down : Walk::Up);
+  if (!s.ok()) return s;
   if (req.direct) {
     s = open_direct(plan);
     if (!s.ok()) return s;
