@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { allocated, BACKENDS, bc, CLI, makeSparse, MiB, ROOT, runNode, scratch, sha256 } from './helpers';
+import { allocated, BACKENDS, bc, CLI, makeSparse, MiB, ROOT, runNode, scratch, sha256, socketPair } from './helpers';
 import { hasNbdkit, nbdkit } from './nbd_helpers';
 
 const tmp = scratch('windowed-map');
@@ -80,6 +80,27 @@ describe.skipIf(!hasNbdkit)('a 1 PiB export (nbdkit null)', () => {
       expect(error?.code).toBe('ABORT_ERR');
     } finally {
       await server.stop();
+    }
+  });
+
+  it('a copy into a 1 PiB export reports within 2 s, and cancel settles at once', async () => {
+    const from = await nbdkit(tmp.dir, ['null', '1P'], 'null-1p-from');
+    const to = await nbdkit(tmp.dir, ['memory', '1P'], 'memory-1p-to');
+    try {
+      const started = Date.now();
+      const job = bc.copy(from.uri, to.uri, { progressInterval: 50 });
+      const first = await new Promise<Report>((resolve) => job.once('progress', resolve));
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(first.bytesTotal).toBeGreaterThan(0);
+      expect(first.bytesTotal).toBeLessThanOrEqual(PiB);
+      await new Promise((r) => setTimeout(r, 300));
+      const asked = Date.now();
+      void job.cancel({ wait: false });
+      const error = await job.done.then(() => null, (e: { code?: string }) => e);
+      expect(Date.now() - asked).toBeLessThan(1500);
+      expect(error?.code).toBe('ABORT_ERR');
+    } finally {
+      await Promise.all([from.stop(), to.stop()]);
     }
   });
 
@@ -230,6 +251,36 @@ describe('extents that cross window edges', () => {
     expect(allocated(dst)).toBeLessThanOrEqual(dataIn(src, SRC_OFFSET, length) + 16 * 4096);
     // Mapped as it went: at the start it could only bound the data from above.
     expect(info.dataBytes).toBeGreaterThan(allocated(dst));
+  });
+
+  it('resumes a send cut inside an extent over a window edge: only the rest crosses', async () => {
+    const src = straddlingImage('edges-resume.img');
+    const dst = tmp.file('edges-resume.out');
+    const held = WINDOW + 30_001; // inside the data extent over 128 MiB
+    bc.copySync(src, dst, { length: held });
+    const { client, server, close } = await socketPair();
+    let sent = 0;
+    server.on('data', (c: Buffer) => (sent += c.length));
+    try {
+      const received = bc.receive(server, dst);
+      await bc.send(src, client, { resume: true });
+      await received;
+    } finally {
+      client.destroy();
+      server.destroy();
+      close();
+    }
+    expect(fs.statSync(dst).size).toBe(SIZE);
+    expect(sha256(dst)).toBe(sha256(src));
+    // What crosses: the 64 KiB blocks with data that the receiver did not hold whole, and frame headers.
+    const BLOCK = 64 * 1024;
+    const blocks = new Set<number>();
+    for (const e of bc.extentsSync(src)) {
+      if (e.type !== 'data') continue;
+      for (let b = Math.floor(e.offset / BLOCK); b * BLOCK < e.offset + e.length; b++) if ((b + 1) * BLOCK > held) blocks.add(b);
+    }
+    expect(sent).toBeGreaterThanOrEqual((blocks.size - 1) * BLOCK);
+    expect(sent).toBeLessThanOrEqual(blocks.size * BLOCK + 64 * 1024);
   });
 
   it('moves a range up within one file over windows, from the top down', () => {
