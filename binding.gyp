@@ -29,6 +29,7 @@
         "native/engine/destination.cc",
         "native/engine/extent_map.cc",
         "native/engine/extent_reader.cc",
+        "native/engine/extent_window.cc",
         "native/engine/extent_writer.cc",
         "native/engine/fault_injection.cc",
         "native/engine/image_digest.cc",

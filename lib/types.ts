@@ -103,7 +103,12 @@ export interface CopyOptions extends NbdWaitOptions {
 export interface Progress {
   /** Data bytes processed (copied, or found zero and skipped). */
   bytesDone: number;
-  /** Data bytes to process: the sum of the source's data extents in the range. */
+  /**
+   * Data bytes to process: the sum of the source's data extents in the range.
+   * The range is mapped a window (128 MiB) at a time as the job goes, so the
+   * part not mapped yet counts as data: an upper bound, at most `length`, that
+   * only shrinks as holes are found, and equals `bytesDone` when a job succeeds.
+   */
   bytesTotal: number;
   /** Bytes actually written to the destination. */
   bytesWritten: number;

@@ -13,7 +13,9 @@ function expectMonotonic(reports: Progress[]): void {
     for (const key of ['bytesDone', 'bytesWritten', 'bytesSkipped', 'position', 'elapsedMs'] as const) {
       expect(b[key], `${key} went backwards at report ${i}`).toBeGreaterThanOrEqual(a[key]);
     }
-    expect(b.bytesTotal).toBe(a.bytesTotal);
+    // Mapped a window at a time: the total only falls as holes are found, never below what is done.
+    expect(b.bytesTotal, `bytesTotal grew at report ${i}`).toBeLessThanOrEqual(a.bytesTotal);
+    expect(b.bytesDone).toBeLessThanOrEqual(b.bytesTotal);
   }
 }
 

@@ -54,7 +54,7 @@ export interface WriteResult {
 export interface ImageInfo {
   /** Bytes in the image (the range read). */
   size: number;
-  /** Bytes of it in data extents. */
+  /** Bytes of it in data extents, an upper bound: only the first 128 MiB is mapped at the start, the rest counts as data. */
   dataBytes: number;
 }
 

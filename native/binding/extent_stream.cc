@@ -78,7 +78,7 @@ Napi::Value NativeReader::Open(const Napi::CallbackInfo& info) {
     Status s = reader->open(target, options);
     if (!s.ok()) return deliver_error(s);
     const double length = static_cast<double>(reader->length());
-    const double data = static_cast<double>(reader->data_bytes());
+    const double data = static_cast<double>(reader->data_bound());
     return deliver_value([length, data](Napi::Env env) {
       Napi::Object o = Napi::Object::New(env);
       o.Set("length", length);

@@ -14,9 +14,8 @@ Status BlockScan::open(const Target& target, uint64_t offset, std::optional<uint
   }
   offset_ = offset;
   if (s.ok()) s = source_.resolve(offset, length, name, &length_);
-  if (s.ok()) s = source_.extents(offset, length_, SparseMode::Auto, &extents_);
+  if (s.ok()) s = map_.open(source_, offset, length_, SparseMode::Auto);
   if (!s.ok()) return s;
-  data_bytes_ = blockcopy::data_bytes(extents_);
   read_behind_.emplace(source_.fd(), through_page_cache(source_.info(), false), offset, offset + length_,
                        source_.info().size, kScanWindowBlocks * uint64_t{kDigestBlock});
   return Status::Ok();
@@ -50,9 +49,16 @@ Status BlockScan::next(ScanWindow* w) {
 // Data extents are read into place; the hole parts of blocks that also hold
 // data are zeroed, so every block not marked hole holds its exact bytes.
 Status BlockScan::read_window(ScanWindow* w, uint64_t start, uint64_t end) {
-  while (index_ < extents_.size() && extents_[index_].offset + extents_[index_].length <= offset_ + start) index_++;
-  for (size_t i = index_; i < extents_.size() && extents_[i].offset < offset_ + end; i++) {
-    const Extent& e = extents_[i];
+  if (offset_ + start >= map_.end()) {  // the scan leaves the map's window for the next (never straddles two)
+    bool more = false;
+    Status s = map_.advance(&more);
+    if (!s.ok()) return s;
+    index_ = 0;
+  }
+  const std::vector<Extent>& extents = map_.extents();
+  while (index_ < extents.size() && extents[index_].offset + extents[index_].length <= offset_ + start) index_++;
+  for (size_t i = index_; i < extents.size() && extents[i].offset < offset_ + end; i++) {
+    const Extent& e = extents[i];
     if (!e.data) continue;
     const uint64_t from = std::max(e.offset - offset_, start), to = std::min(e.offset + e.length - offset_, end);
     Status s = source_.read(w->buf->data() + (from - start), to - from, offset_ + from);
@@ -60,8 +66,8 @@ Status BlockScan::read_window(ScanWindow* w, uint64_t start, uint64_t end) {
     w->data_bytes += to - from;
     for (uint64_t b = (from - start) / kDigestBlock; b <= (to - 1 - start) / kDigestBlock; b++) w->hole[b] = 0;
   }
-  for (size_t i = index_; i < extents_.size() && extents_[i].offset < offset_ + end; i++) {
-    const Extent& e = extents_[i];
+  for (size_t i = index_; i < extents.size() && extents[i].offset < offset_ + end; i++) {
+    const Extent& e = extents[i];
     if (e.data) continue;
     const uint64_t from = std::max(e.offset - offset_, start), to = std::min(e.offset + e.length - offset_, end);
     // Only the ends of a hole can share a block with data.

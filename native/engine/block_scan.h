@@ -1,6 +1,6 @@
 // Reading a range of a source (file, block device, NBD export, image format)
 // window by window, cut into blocks of kDigestBlock bytes on the range's own
-// grid. A block that lies wholly in a hole is never read; a block that is
+// grid, its extents mapped an extent window at a time as the scan reaches them. A block that lies wholly in a hole is never read; a block that is
 // partly hole has its hole bytes zeroed in the buffer. checksum() hashes the
 // blocks, verify compares two ranges block by block.
 #pragma once
@@ -12,7 +12,7 @@
 
 #include "aligned_buffer.h"
 #include "block_digest.h"
-#include "extent_map.h"
+#include "extent_window.h"
 #include "page_cache.h"
 #include "request.h"
 #include "source.h"
@@ -42,7 +42,8 @@ class BlockScan {
   // resuming receiver holds of an image may be less than all of it).
   Status open(const Target& target, uint64_t offset, std::optional<uint64_t> length, const char* name, bool clamp = false);
   uint64_t length() const { return length_; }
-  uint64_t data_bytes() const { return data_bytes_; }
+  // The data bytes of the range, the part not mapped yet counted as data (extent_window.h).
+  uint64_t data_bound() const { return map_.data_bound(); }
   const Source& source() const { return source_; }
 
   // The next window into `w` (its buffer is reused); w->length == 0 once the range is done.
@@ -52,15 +53,17 @@ class BlockScan {
   Status read_window(ScanWindow* w, uint64_t start, uint64_t end);
 
   Source source_;
-  uint64_t offset_ = 0, length_ = 0, data_bytes_ = 0;
+  uint64_t offset_ = 0, length_ = 0;
   uint64_t next_start_ = 0;  // relative
-  std::vector<Extent> extents_;
-  size_t index_ = 0;  // first extent that may still overlap what is left
+  ExtentWindow map_;
+  size_t index_ = 0;  // first extent of the map's window that may still overlap what is left
   std::optional<ReadBehind> read_behind_;
 };
 
 // Blocks per window: enough for long sequential reads, small enough that two
 // windows (one read while the other is hashed) stay at 32 MiB.
 constexpr size_t kScanWindowBlocks = 256;
+// So a scan window lies inside one extent window.
+static_assert(kExtentWindow % (kScanWindowBlocks * uint64_t{kDigestBlock}) == 0);
 
 }  // namespace blockcopy

@@ -90,11 +90,26 @@ Status CopyLoop::run() {
   return writeback_error_.ok() ? s : writeback_error_;
 }
 
+// Window by window in the copy's direction (the plan maps the first). Each
+// window mapped can only lower the total: its holes leave it.
 Status CopyLoop::copy_extents() {
   if (!buffer_.ok()) return Status::Sys(ENOMEM, "malloc", Side::None);
-  control_.meter.set_totals(plan_.data_bytes, plan_.length);
+  ExtentWindow& window = plan_.extents;
+  control_.meter.set_totals(window.data_bound(), plan_.length);
   if (!checkpoint_at(plan_.backward ? plan_.length : 0)) return Status::Ok();
-  const auto& extents = plan_.extents;
+  for (bool more = !window.extents().empty(); more;) {
+    Status s = copy_window(window.extents());
+    if (!s.ok() || stopped_) return s;
+    s = window.advance(&more);
+    if (!s.ok() || !more) return s;
+    control_.meter.lower_total(window.data_bound());
+    // The range on the walk's near side of the new window is done: its edge is the work's.
+    if (!checkpoint_at((plan_.backward ? window.end() : window.start()) - plan_.src_offset)) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status CopyLoop::copy_window(const std::vector<Extent>& extents) {
   for (size_t i = 0; i < extents.size(); i++) {
     const Extent& extent = plan_.backward ? extents[extents.size() - 1 - i] : extents[i];
     Status s = extent.data ? copy_extent(extent) : fill_hole(extent);

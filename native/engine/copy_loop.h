@@ -1,6 +1,6 @@
-// The copy loop: walks the extent map, skips or zeroes holes, and hands data
-// to a mover (reflink, copy_file_range, io_uring or pread/pwrite), stopping
-// cleanly on cancel with an exact resume offset.
+// The copy loop: walks the extent map a window at a time, skips or zeroes
+// holes, and hands data to a mover (reflink, copy_file_range, io_uring or
+// pread/pwrite), stopping cleanly on cancel with an exact resume offset.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +42,7 @@ class CopyLoop : private ChunkHandler {
   enum Path { kPread, kIoUring, kCopyFileRange, kNbd, kReflink, kPaths };
 
   Status copy_extents();
+  Status copy_window(const std::vector<Extent>& extents);
   Status copy_extent(const Extent& extent);
   Status clone_aligned(uint64_t pos, uint64_t length, uint64_t* cloned_from, uint64_t* cloned_to);
   Status move(uint64_t pos, uint64_t length);

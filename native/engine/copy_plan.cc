@@ -35,8 +35,9 @@ static Status open_direct(CopyPlan* plan) {
 }
 
 // A destination server that takes only whole blocks: the range must start on
-// its grid and end on it (or at the export's end), and holes keep only their
-// whole blocks (block_grid.h), so no request is ever off the grid.
+// its grid and end on it (or at the export's end). The windows then start on
+// the grid too, and each window's holes keep only their whole blocks
+// (block_grid.h), so no request is ever off the grid.
 static Status fit_destination_grid(CopyPlan* plan) {
   const NbdExport* nbd = plan->dst.nbd();
   if (!nbd || nbd->info().min_block <= 1) return Status::Ok();
@@ -46,12 +47,6 @@ static Status fit_destination_grid(CopyPlan* plan) {
                            " bytes: dstOffset (" + std::to_string(plan->dst_offset) + ") and dstOffset + length (" +
                            std::to_string(plan->dst_end()) + ") must be multiples of it, or end at the export's end");
   plan->grid = grid;
-  GridSnapper snapper(grid, (plan->dst_offset % grid + grid - plan->src_offset % grid) % grid);
-  std::vector<Extent> snapped;
-  for (const Extent& e : plan->extents) snapper.add(e, &snapped);
-  snapper.finish(&snapped);
-  plan->extents.swap(snapped);
-  plan->data_bytes = data_bytes(plan->extents);
   return Status::Ok();
 }
 
@@ -73,14 +68,16 @@ static Status prepare_opened(const CopyRequest& req, CopyPlan* plan) {
     return Status::Invalid("The argument 'dst' is the source's own image file");
   Status s = plan->dst.claim(destination_range(req, *plan));
   if (s.ok()) s = check_same_file(req, *plan);
-  if (s.ok()) s = plan->src.extents(plan->src_offset, plan->length, req.sparse, &plan->extents);
   if (!s.ok()) return s;
-  plan->data_bytes = data_bytes(plan->extents);
   s = fit_destination_grid(plan);
   if (!s.ok()) return s;
   plan->backward = plan->same && plan->dst_offset > plan->src_offset &&
                    ranges_overlap(plan->src_offset, plan->dst_offset, plan->length);
   plan->reads_first = plan->same && plan->dst_offset < plan->src_offset;
+  s = plan->extents.open(plan->src, plan->src_offset, plan->length, req.sparse,
+                         plan->backward ? Walk::Down : Walk::Up,
+                         {plan->grid, (plan->dst_offset % plan->grid + plan->grid - plan->src_offset % plan->grid) % plan->grid});
+  if (!s.ok()) return s;
   if (req.direct) {
     s = open_direct(plan);
     if (!s.ok()) return s;

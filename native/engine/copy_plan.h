@@ -1,14 +1,13 @@
 // Everything decided before the first byte moves: both ends open and checked,
 // the range validated against the source, the destination claimed, the
-// extent map taken and the destination sized. A failure here leaves no
-// destination behind that we created.
+// extent map's first window taken and the destination sized. A failure here
+// leaves no destination behind that we created.
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "destination.h"
-#include "extent_map.h"
+#include "extent_window.h"
 #include "file.h"
 #include "request.h"
 #include "source.h"
@@ -27,8 +26,6 @@ struct CopyPlan {
   uint32_t direct_align = 0;
 
   uint64_t src_offset = 0, dst_offset = 0, length = 0;
-  std::vector<Extent> extents;  // source extents covering the range, ascending
-  uint64_t data_bytes = 0;
   // The destination's block, where its server takes nothing smaller (NBD's
   // minimum block size): every write and zero starts and ends on it. 1: none.
   uint64_t grid = 1;
@@ -39,6 +36,10 @@ struct CopyPlan {
   // Same file, destination below the source: copied upwards, and a write must
   // not land on source bytes a read still in flight has yet to fetch.
   bool reads_first = false;
+
+  // The source range's extents, a window at a time in the copy's direction:
+  // the copy maps each window as it reaches it (extent_window.h).
+  ExtentWindow extents;
 
   uint64_t dst_end() const { return dst_offset + length; }
   uint64_t to_dst(uint64_t src_pos) const { return src_pos - src_offset + dst_offset; }

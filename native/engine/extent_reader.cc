@@ -1,5 +1,6 @@
 #include "extent_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace blockcopy {
@@ -13,39 +14,56 @@ Status ExtentReader::open(const Target& target, const ReaderOptions& options) {
   options_ = options;
   Status s = source_.open(target);
   if (s.ok()) s = source_.resolve(options.offset, options.length, "offset", &length_);
-  if (s.ok()) s = source_.extents(options.offset, length_, options.sparse, &extents_);
+  if (s.ok()) s = map_.open(source_, options.offset, length_, options.sparse);
   if (!s.ok()) return s;
-  data_bytes_ = blockcopy::data_bytes(extents_);
   read_behind_.emplace(source_.fd(), through_page_cache(source_.info(), false), options.offset, options.offset + length_,
                        source_.info().size, options.piece);
   return Status::Ok();
 }
 
-// Data extents grow to whole blocks (hole bytes read as zeros), so each
-// block a receiver might hold is read and hashed whole.
 Status ExtentReader::resume_from(std::vector<Digest> theirs) {
-  if (index_ != 0 || within_ != 0) return Status::Invalid("resume_from() after the first read");
-  std::vector<Extent> rounded;
-  const uint64_t base = options_.offset, end = base + length_;
-  for (const Extent& e : extents_) {
+  if (index_ != 0 || within_ != 0 || map_.start() != options_.offset)
+    return Status::Invalid("resume_from() after the first read");
+  theirs_ = std::move(theirs);
+  round_to_blocks();
+  return Status::Ok();
+}
+
+// Data extents grow to whole blocks (hole bytes read as zeros), so each
+// block a receiver might hold is read and hashed whole. A window holds whole
+// blocks, so each window's are grown within it.
+static_assert(kExtentWindow % kDigestBlock == 0);
+void ExtentReader::round_to_blocks() {
+  std::vector<Extent> data;
+  const uint64_t base = options_.offset, end = map_.end();
+  for (const Extent& e : map_.extents()) {
     if (!e.data) continue;
     const uint64_t from = base + (e.offset - base) / kDigestBlock * kDigestBlock;
     const uint64_t to = std::min(end, base + (e.offset + e.length - base + kDigestBlock - 1) / kDigestBlock * kDigestBlock);
-    if (!rounded.empty() && from <= rounded.back().offset + rounded.back().length) {
-      rounded.back().length = to - rounded.back().offset;
+    if (!data.empty() && from <= data.back().offset + data.back().length) {
+      data.back().length = to - data.back().offset;
     } else {
-      rounded.push_back({from, to - from, true});
+      data.push_back({from, to - from, true});
     }
   }
-  extents_.clear();
-  uint64_t at = base;
-  for (const Extent& d : rounded) {
-    if (d.offset > at) extents_.push_back({at, d.offset - at, false});
-    extents_.push_back(d);
+  rounded_.clear();
+  uint64_t at = map_.start();
+  for (const Extent& d : data) {
+    if (d.offset > at) rounded_.push_back({at, d.offset - at, false});
+    rounded_.push_back(d);
     at = d.offset + d.length;
   }
-  if (at < end) extents_.push_back({at, end - at, false});
-  theirs_ = std::move(theirs);
+  if (at < end) rounded_.push_back({at, end - at, false});
+}
+
+Status ExtentReader::next_window() {
+  bool more = false;
+  Status s = map_.advance(&more);
+  if (!s.ok()) return s;
+  index_ = 0;
+  within_ = 0;
+  at_end_ = !more;
+  if (more && theirs_) round_to_blocks();
   return Status::Ok();
 }
 
@@ -65,8 +83,13 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
   if (!room.ok()) return room;
   // Each data piece takes the next `piece` bytes of the batch; holes take none.
   unsigned char* free_space = batch_->data();
-  while (out->size() < max && index_ < extents_.size()) {
-    const Extent& extent = extents_[index_];
+  while (out->size() < max && !at_end_) {
+    if (index_ == window().size()) {
+      Status s = next_window();
+      if (!s.ok()) return s;
+      continue;
+    }
+    const Extent& extent = window()[index_];
     const uint64_t at = extent.offset + within_;
     const uint64_t left = extent.length - within_;
     if (!extent.data) {
@@ -87,7 +110,7 @@ Status ExtentReader::next(size_t max, std::vector<StreamItem>* out) {
       within_ = 0;
     }
   }
-  if (index_ == extents_.size()) read_behind_->finished();
+  if (at_end_) read_behind_->finished();
   return Status::Ok();
 }
 

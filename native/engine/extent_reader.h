@@ -1,6 +1,7 @@
 // Reading an image for streaming: its range as a sequence of data pieces (at
-// most a piece size each) and holes, in ascending order. With sparse 'always'
-// all-zero blocks inside data become holes too.
+// most a piece size each) and holes, in ascending order, mapped an extent
+// window at a time as the reading gets there. With sparse 'always' all-zero
+// blocks inside data become holes too.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,7 @@
 #include "aligned_buffer.h"
 #include "block_digest.h"
 #include "checksum.h"
-#include "extent_map.h"
+#include "extent_window.h"
 #include "page_cache.h"
 #include "request.h"
 #include "source.h"
@@ -40,7 +41,8 @@ class ExtentReader {
  public:
   Status open(const Target& target, const ReaderOptions& options);
   uint64_t length() const { return length_; }
-  uint64_t data_bytes() const { return data_bytes_; }
+  // The image's data bytes, the part not mapped yet counted as data (extent_window.h).
+  uint64_t data_bound() const { return map_.data_bound(); }
   // The checksum of every data item handed out so far (docs/stream-format.md).
   uint64_t checksum() const { return sum_.value(); }
 
@@ -60,12 +62,17 @@ class ExtentReader {
   Status read_piece(uint64_t at, uint64_t n, unsigned char* buf, std::vector<StreamItem>* out);
   void split_same_blocks(uint64_t rel, uint64_t n, const unsigned char* buf, std::vector<StreamItem>* out) const;
   Status make_room(size_t max);
+  Status next_window();
+  void round_to_blocks();
+  const std::vector<Extent>& window() const { return theirs_ ? rounded_ : map_.extents(); }
 
   Source source_;
   ReaderOptions options_;
-  uint64_t length_ = 0, data_bytes_ = 0;
-  std::vector<Extent> extents_;
-  size_t index_ = 0;     // current extent
+  uint64_t length_ = 0;
+  ExtentWindow map_;
+  std::vector<Extent> rounded_;  // resuming: the map's window with data grown to whole blocks
+  bool at_end_ = false;
+  size_t index_ = 0;     // current extent of the window
   uint64_t within_ = 0;  // bytes of it already handed out
   std::vector<ZeroRun> runs_;
   std::unique_ptr<AlignedBuffer> batch_;  // room for `max` pieces; refilled by every next()

@@ -36,7 +36,7 @@ Status write_begin(Descriptor& out, const SendRequest& req, const ExtentReader& 
   unsigned char* h = b.data() + frames::kPrefaceBytes;
   frames::put_header(h, frames::Begin, req.id, static_cast<uint32_t>(18 + req.name.size()));
   frames::put_u64(h + frames::kHeaderBytes, reader.length());
-  frames::put_u64(h + frames::kHeaderBytes + 8, reader.data_bytes());
+  frames::put_u64(h + frames::kHeaderBytes + 8, reader.data_bound());
   frames::put_u16(h + frames::kHeaderBytes + 16, static_cast<uint16_t>(req.name.size()));
   iovec iov[2] = {{b.data(), b.size()}, {const_cast<char*>(req.name.data()), req.name.size()}};
   return out.write_all(iov, 2);

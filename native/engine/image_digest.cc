@@ -62,7 +62,7 @@ DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, Progres
   BlockScan scan;
   Status s = scan.open(req.target, req.offset, req.length, "offset", req.blocks);
   if (!s.ok()) return finish(control, Ending::Failed, s, 0);
-  control.meter.set_totals(scan.data_bytes(), scan.length());
+  control.meter.set_totals(scan.data_bound(), scan.length());
 
   WorkerPool pool(WorkerPool::threads_for_machine(kMostHashThreads));
   ReportSchedule schedule(control.meter, req.progress_delay_ms, req.progress_interval_ms);
@@ -88,6 +88,7 @@ DigestOutcome run_digest(const DigestRequest& req, CopyControl& control, Progres
     pool.wait();
     fold(w, digests, &image);
     if (req.blocks) keep_blocks(w, digests, sums, &kept);
+    control.meter.lower_total(scan.data_bound());
     control.meter.add(w.data_bytes, 0, w.length - w.data_bytes);
     control.meter.reach(w.start + w.length);
     schedule.tick(control, sink);

@@ -26,6 +26,10 @@ void ProgressMeter::set_totals(uint64_t bytes_total, uint64_t length) {
   length_.store(length, relaxed);
 }
 
+void ProgressMeter::lower_total(uint64_t bytes_total) {
+  if (bytes_total < total_.load(relaxed)) total_.store(bytes_total, relaxed);
+}
+
 void ProgressMeter::add(uint64_t done, uint64_t written, uint64_t skipped) {
   if (done) done_.fetch_add(done, relaxed);
   if (written) written_.fetch_add(written, relaxed);

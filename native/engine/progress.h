@@ -10,7 +10,7 @@ namespace blockcopy {
 
 struct ProgressSnapshot {
   uint64_t bytes_done = 0;     // data bytes handled (copied, or found zero and skipped)
-  uint64_t bytes_total = 0;    // data bytes in the range
+  uint64_t bytes_total = 0;    // data bytes in the range, the part not mapped yet counted as data
   uint64_t bytes_written = 0;  // bytes written to the destination (zeros included)
   uint64_t bytes_skipped = 0;  // hole and zero bytes not written
   uint64_t position = 0;       // furthest logical offset reached, relative to the range start
@@ -31,6 +31,9 @@ class ProgressMeter {
   ProgressMeter() : started_(Clock::now()) {}
 
   void set_totals(uint64_t bytes_total, uint64_t length);
+  // A window more of the range is mapped: the total drops by the holes it
+  // found. Never raises it, so the share done never goes back.
+  void lower_total(uint64_t bytes_total);
   void add(uint64_t done, uint64_t written, uint64_t skipped);
   void reach(uint64_t position);  // never moves backwards
   // The copy is done and its verification starts (copy thread).
