@@ -316,5 +316,5 @@ describe('installed from the tarball', () => {
     expect(out.loaded).toBe(path.join(pkg, 'build', 'Release', 'blockcopy.node'));
     expect(out.bytesDone).toBe(3 * MiB);
     expect(sha256(path.join(dir, 'dst.img'))).toBe(sha256(path.join(dir, 'src.img')));
-  });
+  }, 600_000); // a whole compile of the addon: minutes on two loaded cores
 });

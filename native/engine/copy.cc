@@ -71,7 +71,7 @@ CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink*
   s = loop.run();
   const uint64_t resume = loop.resume_offset();
   const bool stopped = loop.stopped() || ended_by_cancel(s, control);
-  if (stopped) s = Status::Ok();
+  if (ended_by_cancel(s, control)) s = Status::Ok();  // a cancelled wait is the job cancelled, not failed
   if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
     // Failed before a byte landed (reflink: 'always' refused, say): leave no
     // destination of ours behind.
