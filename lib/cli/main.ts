@@ -68,6 +68,7 @@ const SEND_OPTIONS = {
   name: { type: 'string' },
   to: { type: 'string' },
   resume: { type: 'boolean' },
+  'idle-timeout': { type: 'string' },
   offset: { type: 'string' },
   length: { type: 'string' },
 } as const;
@@ -123,6 +124,15 @@ function count(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a whole number`);
   return Number(text);
+}
+
+/** Seconds, as examples/stream.js's --idle-timeout takes them (a fraction is fine; 0: no limit), in ms. */
+function seconds(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number of seconds`);
+  const ms = Math.round(Number(text) * 1000);
+  if (ms > MAX_TIMEOUT_MS) throw new UsageError(`${flag}: '${text}' is more than ${MAX_TIMEOUT_MS / 1000} seconds`);
+  return ms;
 }
 
 function choice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]): T | undefined {
@@ -272,6 +282,7 @@ async function sendCommand(args: string[]): Promise<number> {
   if (values.to === undefined && process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
   const length = size(values.length, '--length');
+  const idleTimeout = seconds(values['idle-timeout'], '--idle-timeout');
   const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
@@ -280,9 +291,10 @@ async function sendCommand(args: string[]): Promise<number> {
     ...(length === undefined ? {} : { length }),
     ...nbdWait(values),
   };
-  if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, resume: values.resume ?? false }, shown);
+  const waits = idleTimeout === undefined ? {} : { idleTimeout };
+  if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, ...waits, resume: values.resume ?? false }, shown);
   // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
-  const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, end: false });
+  const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, ...waits, end: false });
   return watch(job, {
     ...shown,
     jsonOut: process.stderr,
@@ -296,7 +308,7 @@ async function sendCommand(args: string[]): Promise<number> {
  * gets the stream on its stdin and answers on its stdout, so the receiver's OK or
  * ERROR, and with --resume its block digests, come back.
  */
-async function sendTo(file: string, command: string, options: SendOptions, shown: { display: Display; lineInterval: number }): Promise<number> {
+async function sendTo(file: string, command: string, options: SendOptions & { idleTimeout?: number }, shown: { display: Display; lineInterval: number }): Promise<number> {
   const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const started = new Promise<Error | undefined>((resolve) => {
@@ -380,6 +392,9 @@ function recvFlags(values: { fsync?: boolean; fdatasync?: boolean; verify?: bool
   if (values['dst-format']) out.push('-O', values['dst-format']);
   return out;
 }
+
+/** setTimeout's limit, which the API's idleTimeout has too. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const STDIN = 0;
 const STDOUT = 1;
