@@ -323,7 +323,8 @@ async function sendTo(file: string, command: string, options: SendOptions & { id
     ...shown,
     jsonOut: process.stdout,
     summary: (r) =>
-      `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ${formatBytes(r.bytesSkipped)} ${options.resume ? 'the receiver held or ' : ''}as holes, ` +
+      `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ` +
+      `${options.resume ? `${formatBytes(r.bytesKept)} the receiver held, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, ` +
       `the receiver verified checksum ${r.checksum}, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the receiver has been told',
   });
@@ -377,7 +378,7 @@ async function recvCommand(args: string[]): Promise<number> {
     afterwards: native ? undefined : () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
-      `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
+      `${r.bytesKept > 0 ? `${formatBytes(r.bytesKept)} kept, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
     cancelled: (e) => ['cancelled; the destination is incomplete', howToResume(e)].filter(Boolean).join('; '),
     afterFailure: howToResume,
   });
