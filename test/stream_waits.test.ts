@@ -1,11 +1,12 @@
-// A sender waits for its receiver twice: for the block digests that answer a
-// resuming BEGIN, and for the OK or ERROR that answers END. A receiver that
-// reads every byte and never answers must not keep it waiting past the idle
-// limit; cancel must still work while it waits.
+// A sender waits for its receiver: for the block digests that answer a
+// resuming BEGIN, for the OK or ERROR that answers END, and for room on the
+// stream. A receiver that reads every byte and never answers, or stops
+// reading, must not keep it waiting past the idle limit; cancel must still
+// work while it waits.
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bc, CLI, makeSparse, MiB, ROOT, scratch, socketPair } from './helpers';
+import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, socketPair } from './helpers';
 
 const tmp = scratch('stream-waits');
 afterAll(() => tmp.cleanup());
@@ -73,6 +74,20 @@ describe('a sender never waits past the idle limit', () => {
     // The whole image went out: the wait was for the answer, not for the wire.
     expect(job.progress().bytesDone).toBe(4 * MiB);
     expect(performance.now() - started).toBeLessThan(IDLE_MS + SLACK_MS);
+    server.destroy();
+    close();
+  }, 30_000);
+
+  it('a receiver that stops reading fails the send with ETIMEDOUT once the socket stays full', async () => {
+    const { client, server, close } = await socketPair();
+    server.pause(); // reads nothing: the kernel's buffers fill and the sender waits for 'drain'
+    server.on('error', () => {});
+    const src = tmp.file('unread.img');
+    makeDense(src, 64 * MiB);
+    const job = bc.send(src, client, { idleTimeout: IDLE_MS });
+    const error = await failure(job);
+    expect(error).toMatchObject({ code: 'ETIMEDOUT', message: `ETIMEDOUT: the other end has read nothing we sent for ${IDLE_MS / 1000} s; disconnecting` });
+    expect(job.progress().bytesDone).toBeLessThan(64 * MiB); // it stopped mid-image, on the full socket
     server.destroy();
     close();
   }, 30_000);

@@ -29,8 +29,8 @@ export interface ConnectionOptions {
    * An incoming transfer that goes this long without a frame fails
    * (ETIMEDOUT, and the sender is told); so does an outgoing one whose
    * receiver owes it an answer this long (its block digests for a resuming
-   * BEGIN, its OK or ERROR after END); a peer that leaves our replies unread
-   * this long is dropped.
+   * BEGIN, its OK or ERROR after END); a peer that leaves our replies or
+   * frames unread this long (the stream stays full) is dropped.
    */
   idleTimeout?: number;
   /** A limit shared with other connections (a server's): transfers received at once across all of them. */
