@@ -85,9 +85,10 @@ ${NBD_WAIT}
   --resume          with --to: the receiver first sends a digest of each 64 KiB
                     block it already holds, and only the blocks that differ are
                     sent (resume a broken transfer, or update an older copy)
-  --idle-timeout S  give up (ETIMEDOUT) when the receiver keeps us waiting S
-                    seconds for an answer (its block digests, its OK after END);
-                    0: never (default ${DEFAULT_IDLE_TIMEOUT / 1000})
+  --idle-timeout DUR  fail (ETIMEDOUT) when the receiver keeps us waiting DUR
+                    for an answer (its block digests, its OK after END) or for
+                    room on the stream: 30s, 500ms, 2m; 0 waits for ever
+                    (default ${DEFAULT_IDLE_TIMEOUT / 1000}s)
 
 ${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stream')}`,
   recv: `Usage: blockcopy recv FILE [options] < stream

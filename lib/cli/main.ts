@@ -107,16 +107,21 @@ function size(text: string | undefined, flag: string): number | undefined {
   }
 }
 
-/** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
-function nbdWait(values: { 'nbd-timeout'?: string }): { nbdTimeout?: number } {
-  const text = values['nbd-timeout'];
-  if (text === undefined) return {};
+/** Milliseconds from a duration such as 30s or 500ms (a bare number is seconds). */
+function duration(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
   try {
-    return { nbdTimeout: parseDuration(text, '--nbd-timeout') };
+    return parseDuration(text, flag);
   } catch (e) {
     if (e instanceof SizeError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
+function nbdWait(values: { 'nbd-timeout'?: string }): { nbdTimeout?: number } {
+  const nbdTimeout = duration(values['nbd-timeout'], '--nbd-timeout');
+  return nbdTimeout === undefined ? {} : { nbdTimeout };
 }
 
 /** A count such as a queue depth: digits only, no size suffix. */
@@ -124,15 +129,6 @@ function count(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a whole number`);
   return Number(text);
-}
-
-/** Seconds, as examples/stream.js's --idle-timeout takes them (a fraction is fine; 0: no limit), in ms. */
-function seconds(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag}: '${text}' is not a number of seconds`);
-  const ms = Math.round(Number(text) * 1000);
-  if (ms > MAX_TIMEOUT_MS) throw new UsageError(`${flag}: '${text}' is more than ${MAX_TIMEOUT_MS / 1000} seconds`);
-  return ms;
 }
 
 function choice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]): T | undefined {
@@ -282,7 +278,7 @@ async function sendCommand(args: string[]): Promise<number> {
   if (values.to === undefined && process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
   const length = size(values.length, '--length');
-  const idleTimeout = seconds(values['idle-timeout'], '--idle-timeout');
+  const idleTimeout = duration(values['idle-timeout'], '--idle-timeout');
   const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
@@ -393,9 +389,6 @@ function recvFlags(values: { fsync?: boolean; fdatasync?: boolean; verify?: bool
   if (values['dst-format']) out.push('-O', values['dst-format']);
   return out;
 }
-
-/** setTimeout's limit, which the API's idleTimeout has too. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const STDIN = 0;
 const STDOUT = 1;
