@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { expect } from 'vitest';
 
 const require = createRequire(import.meta.url);
 // The compiled package exactly as users load it (CommonJS from dist/).
@@ -130,6 +131,30 @@ export function flushCalls(args: string[], input?: Buffer | { file: string }): {
 
 export function allocated(file: string): number {
   return fs.statSync(file).blocks * 512;
+}
+
+const FS_BLOCK = 4096;
+/**
+ * Metadata a file may hold beside its data: ext4 keeps 4 extents in the inode;
+ * a file that had more, if only while writeback had part of an extent in
+ * flight (unwritten beside written), keeps the 4 KiB leaf block they moved
+ * to after they merge back into 4.
+ */
+const EXTENT_TREE_BLOCK = 4096;
+
+/**
+ * `dst` keeps `src`'s holes: the same data/hole map (SEEK_DATA/SEEK_HOLE, as
+ * extents() reads it), and no more allocated than that map's data blocks and
+ * an extent-tree block. Fills a hole, or preallocates one, and it fails; an
+ * exact st_blocks would also fail on that tree block, which the timing of
+ * writeback decides.
+ */
+export function expectSameAllocation(dst: string, src: string): void {
+  const map = bc.extentsSync(dst);
+  expect(map).toEqual(bc.extentsSync(src));
+  let blocks = 0;
+  for (const e of map) if (e.type === 'data') blocks += Math.ceil((e.offset + e.length) / FS_BLOCK) - Math.floor(e.offset / FS_BLOCK);
+  expect(allocated(dst)).toBeLessThanOrEqual(blocks * FS_BLOCK + EXTENT_TREE_BLOCK);
 }
 
 export function readAt(file: string, offset: number, length: number): Buffer {

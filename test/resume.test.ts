@@ -55,6 +55,9 @@ describe('resume and delta over a socket', () => {
     expect(sent).toBeLessThanOrEqual(missing + 64 * 1024); // frame headers and SAME frames
     expect(answered).toBeLessThanOrEqual(Math.ceil(held / BLOCK) * 32 + 4096); // the digests, and OK
     expect(result.bytesSkipped).toBe(Math.floor(held / BLOCK) * BLOCK);
+    // Dense: all that was skipped is what the receiver kept, on both sides.
+    expect(result.bytesKept).toBe(Math.floor(held / BLOCK) * BLOCK);
+    expect(got.bytesKept).toBe(Math.floor(held / BLOCK) * BLOCK);
     expect(got.checksum).toBe(result.checksum);
   });
 
@@ -182,6 +185,20 @@ describe('blockcopy send --to COMMAND --resume', () => {
     expect(sha256(dst)).toBe(sha256(src));
     const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; bytesWritten: number; bytesSkipped: number };
     expect(result).toMatchObject({ type: 'result', bytesWritten: 6 * MiB, bytesSkipped: 10 * MiB });
+  });
+
+  it('both summaries tell the blocks the receiver kept from the holes', () => {
+    const size = 16 * MiB;
+    const src = tmp.file('kept.src');
+    makeSparse(src, size, [[0, 12 * MiB]]); // 12 MiB of data, then a 4 MiB hole
+    const dst = tmp.file('kept.dst');
+    fs.writeFileSync(dst, fs.readFileSync(src).subarray(0, 10 * MiB));
+    const r = runNode([CLI, 'send', src, '--to', recvCommand(dst), '--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(dst)).toBe(sha256(src));
+    // recv runs with send's stderr: both lines are here.
+    expect(r.stderr).toMatch(/received 16\.0 MiB image: 2\.00 MiB written, 10\.0 MiB kept, 4\.00 MiB as holes/);
+    expect(r.stderr).toMatch(/sent 16\.0 MiB image: 2\.00 MiB of data, 10\.0 MiB the receiver held, 4\.00 MiB as holes/);
   });
 
   it("the receiver's error comes back: exit 1 with its words; --resume without --to is bad usage", () => {

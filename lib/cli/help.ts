@@ -1,4 +1,6 @@
 // What `blockcopy --help` and `blockcopy help COMMAND` print.
+import { DEFAULT_IDLE_TIMEOUT } from '../options';
+
 export const USAGE = `Usage: blockcopy SRC DST [options]          copy, keeping holes as holes
        blockcopy send FILE [options] > stream   write FILE as a sparse image stream
        blockcopy recv FILE [options] < stream   write a stream's image into FILE
@@ -83,6 +85,10 @@ ${NBD_WAIT}
   --resume          with --to: the receiver first sends a digest of each 64 KiB
                     block it already holds, and only the blocks that differ are
                     sent (resume a broken transfer, or update an older copy)
+  --idle-timeout DUR  fail (ETIMEDOUT) when the receiver keeps us waiting DUR
+                    for an answer (its block digests, its OK after END) or for
+                    room on the stream: 30s, 500ms, 2m; 0 waits for ever
+                    (default ${DEFAULT_IDLE_TIMEOUT / 1000}s)
 
 ${OUTPUT.replace('JSON on stdout', 'JSON on stderr too, since stdout is the stream')}`,
   recv: `Usage: blockcopy recv FILE [options] < stream

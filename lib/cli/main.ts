@@ -68,6 +68,7 @@ const SEND_OPTIONS = {
   name: { type: 'string' },
   to: { type: 'string' },
   resume: { type: 'boolean' },
+  'idle-timeout': { type: 'string' },
   offset: { type: 'string' },
   length: { type: 'string' },
 } as const;
@@ -106,16 +107,21 @@ function size(text: string | undefined, flag: string): number | undefined {
   }
 }
 
-/** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
-function nbdWait(values: { 'nbd-timeout'?: string }): { nbdTimeout?: number } {
-  const text = values['nbd-timeout'];
-  if (text === undefined) return {};
+/** Milliseconds from a duration such as 30s or 500ms (a bare number is seconds). */
+function duration(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
   try {
-    return { nbdTimeout: parseDuration(text, '--nbd-timeout') };
+    return parseDuration(text, flag);
   } catch (e) {
     if (e instanceof SizeError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
+function nbdWait(values: { 'nbd-timeout'?: string }): { nbdTimeout?: number } {
+  const nbdTimeout = duration(values['nbd-timeout'], '--nbd-timeout');
+  return nbdTimeout === undefined ? {} : { nbdTimeout };
 }
 
 /** A count such as a queue depth: digits only, no size suffix. */
@@ -272,6 +278,7 @@ async function sendCommand(args: string[]): Promise<number> {
   if (values.to === undefined && process.stdout.isTTY) throw new UsageError('send writes a binary stream: redirect stdout to a file or a pipe');
   const shown = display(values);
   const length = size(values.length, '--length');
+  const idleTimeout = duration(values['idle-timeout'], '--idle-timeout');
   const options = {
     sparse: choice(values.sparse, '--sparse', SPARSE_MODES) ?? 'auto',
     format: choice(values['src-format'], '--src-format', IMAGE_FORMATS) ?? 'raw',
@@ -280,9 +287,10 @@ async function sendCommand(args: string[]): Promise<number> {
     ...(length === undefined ? {} : { length }),
     ...nbdWait(values),
   };
-  if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, resume: values.resume ?? false }, shown);
+  const waits = idleTimeout === undefined ? {} : { idleTimeout };
+  if (values.to !== undefined) return sendTo(positionals[1]!, values.to, { ...options, ...waits, resume: values.resume ?? false }, shown);
   // Into a pipe or a file the engine writes the frames itself; a socket goes through send().
-  const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, end: false });
+  const job = isEngineDescriptor(STDOUT) ? sendToDescriptor(positionals[1]!, STDOUT, options) : send(positionals[1]!, process.stdout, { ...options, ...waits, end: false });
   return watch(job, {
     ...shown,
     jsonOut: process.stderr,
@@ -296,7 +304,7 @@ async function sendCommand(args: string[]): Promise<number> {
  * gets the stream on its stdin and answers on its stdout, so the receiver's OK or
  * ERROR, and with --resume its block digests, come back.
  */
-async function sendTo(file: string, command: string, options: SendOptions, shown: { display: Display; lineInterval: number }): Promise<number> {
+async function sendTo(file: string, command: string, options: SendOptions & { idleTimeout?: number }, shown: { display: Display; lineInterval: number }): Promise<number> {
   const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const started = new Promise<Error | undefined>((resolve) => {
@@ -311,7 +319,8 @@ async function sendTo(file: string, command: string, options: SendOptions, shown
     ...shown,
     jsonOut: process.stdout,
     summary: (r) =>
-      `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ${formatBytes(r.bytesSkipped)} ${options.resume ? 'the receiver held or ' : ''}as holes, ` +
+      `sent ${formatBytes(r.length)} image: ${formatBytes(r.bytesWritten)} of data, ` +
+      `${options.resume ? `${formatBytes(r.bytesKept)} the receiver held, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, ` +
       `the receiver verified checksum ${r.checksum}, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the receiver has been told',
   });
@@ -365,7 +374,7 @@ async function recvCommand(args: string[]): Promise<number> {
     afterwards: native ? undefined : () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
       `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
-      `${formatBytes(r.bytesSkipped)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
+      `${r.bytesKept > 0 ? `${formatBytes(r.bytesKept)} kept, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
     cancelled: (e) => ['cancelled; the destination is incomplete', howToResume(e)].filter(Boolean).join('; '),
     afterFailure: howToResume,
   });

@@ -25,9 +25,12 @@ export interface ConnectionOptions {
   /** Wait for the receiver's OK or ERROR; default: when the connection can be read from. */
   handshake?: boolean;
   /**
-   * Milliseconds an incoming transfer may go without a frame before it fails
-   * (ETIMEDOUT, and the sender is told), and a peer may leave our replies
-   * unread before the connection is dropped. 0: no limit. Default 120000.
+   * Milliseconds the peer may keep us waiting, 0: no limit; default 120000.
+   * An incoming transfer that goes this long without a frame fails
+   * (ETIMEDOUT, and the sender is told); so does an outgoing one whose
+   * receiver owes it an answer this long (its block digests for a resuming
+   * BEGIN, its OK or ERROR after END); a peer that leaves our replies or
+   * frames unread this long (the stream stays full) is dropped.
    */
   idleTimeout?: number;
   /** A limit shared with other connections (a server's): transfers received at once across all of them. */
@@ -85,7 +88,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         backlogChanged: () => this.#receiver.updateFlow(),
         unread: (error) => this.#fail(error, false),
       });
-      this.#sender = new Sender({ output: this.#output, maxTransfers, handshake: this.#handshake, broken });
+      this.#sender = new Sender({ output: this.#output, maxTransfers, handshake: this.#handshake, idleTimeout, broken });
     }
     this.#receiver = new Receiver({
       input,

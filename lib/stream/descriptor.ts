@@ -48,7 +48,8 @@ export class DescriptorTransferJob extends EngineJob<TransferResult, NativeTrans
   protected end(outcome: NativeTransferOutcome): void {
     const { ending, error, checksum, name, betweenFrames: _b, resumeOffset, ...progress } = outcome;
     this.onEnd(outcome);
-    if (ending === 'completed') return this.settle({ ...progress, name, checksum }, progress);
+    // One-way: nothing answers a resume, so nothing is kept.
+    if (ending === 'completed') return this.settle({ ...progress, name, checksum, bytesKept: 0 }, progress);
     const failure = ending === 'cancelled' || !error ? new AbortError() : transferError(error, this.target);
     // A receiver says how much of the image is on disk; a sender promises nothing.
     Object.assign(failure, { bytesWritten: progress.bytesWritten, bytesDone: progress.bytesDone, resumeOffset });

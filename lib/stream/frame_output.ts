@@ -14,7 +14,7 @@ export interface FrameOutputHooks {
   broken(): Error | undefined;
   /** The reply backlog grew past its bound or shrank below it. */
   backlogChanged(): void;
-  /** The peer has not read our replies for the idle timeout. */
+  /** The peer has not read our replies, or our frames, for the idle timeout: the stream is dropped. */
   unread(error: Error): void;
 }
 
@@ -60,7 +60,7 @@ export class FrameOutput {
           ok = out.write(parts[i]);
         }
       }
-      if (!ok) await waitForDrain(out);
+      if (!ok) await this.#drained();
       if (done) await done;
       const after = this.hooks.broken();
       if (after) throw after;
@@ -120,6 +120,26 @@ export class FrameOutput {
       this.#unreadTimer = undefined;
     }
     this.hooks.backlogChanged();
+  }
+
+  /** Waits for 'drain'; a peer that reads nothing for the idle timeout is dropped, as one that leaves replies unread. */
+  async #drained(): Promise<void> {
+    const { idleTimeout } = this;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      if (idleTimeout === 0) return;
+      timer = setTimeout(() => {
+        const error = timedOut(`the other end has read nothing we sent for ${idleTimeout / 1000} s; disconnecting`);
+        this.hooks.unread(error);
+        this.stream.destroy();
+        reject(error);
+      }, idleTimeout);
+    });
+    try {
+      await Promise.race([waitForDrain(this.stream), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #onUnread(): void {

@@ -4,7 +4,7 @@ import { Duplex, type Readable, Transform, type Writable } from 'node:stream';
 import { invalidArgType } from '../errors';
 import { checkReceiveArgs, checkSendArgs, checkStream, checkTarget } from '../options';
 import type { Target } from '../types';
-import { Connection, type SendOptions } from './connection';
+import { Connection, type ConnectionOptions, type SendOptions } from './connection';
 import { connectionLost } from './errors';
 import type { ReceiveOptions } from './incoming';
 import { TransferJob } from './transfer_job';
@@ -22,15 +22,16 @@ function isDuplexWith(stream: unknown, side: 'readable' | 'writable'): boolean {
  * Sends one image into a stream. Over a duplex that can be read (a socket)
  * the job resolves on the receiver's OK and fails on its ERROR; into a plain
  * writable (a pipe, stdout) it resolves once the END frame is written. The
- * stream is ended afterwards unless `end: false`. Bad arguments throw here.
+ * stream is ended afterwards unless `end: false`. `idleTimeout` bounds each
+ * wait for the receiver's answers, as Connection's does. Bad arguments throw here.
  */
-export function send(target: Target, stream: Writable, options: SendOptions & { end?: boolean; handshake?: boolean } = {}): TransferJob {
+export function send(target: Target, stream: Writable, options: SendOptions & Pick<ConnectionOptions, 'idleTimeout'> & { end?: boolean; handshake?: boolean } = {}): TransferJob {
   checkTarget('target', target);
   checkStream('stream', stream, 'writable');
-  const { end, handshake, ...sendOptions } = checkOneStreamOptions(options);
+  const { end, handshake, idleTimeout, ...sendOptions } = checkOneStreamOptions(options);
   checkSendArgs(target, sendOptions);
   const input = (handshake ?? isDuplexWith(stream, 'readable')) ? (stream as unknown as Readable) : null;
-  const connection = new Connection(input, stream, handshake === undefined ? {} : { handshake });
+  const connection = new Connection(input, stream, { ...(handshake === undefined ? {} : { handshake }), ...(idleTimeout === undefined ? {} : { idleTimeout }) });
   const job = connection.send(target, sendOptions);
   if (end ?? true) void job.done.catch(() => {}).then(() => connection.end()).catch(() => {});
   return job;

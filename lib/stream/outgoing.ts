@@ -6,7 +6,7 @@ import { AbortError } from '../errors';
 import type { SameItem } from '../native';
 import type { SendChecked } from '../options';
 import type { Target } from '../types';
-import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
+import { describeError, RemoteError, SENDER_CANCELLED, timedOut } from './errors';
 import { createExtentReadStream, type ExtentItem, type ExtentReadStreamOptions } from './extent_streams';
 import type { FrameOutput } from './frame_output';
 import { DIGEST_BYTES, encodeFrame, type Frame, itemFrame, StreamFormatError } from './format';
@@ -21,6 +21,8 @@ interface Outgoing {
   checksum?: string;
   begun: boolean; // BEGIN is on the wire: the receiver knows the id
   stopped: boolean;
+  /** Fails the transfer when the receiver leaves a wait of ours (its DIGESTS, its answer to END) unanswered. */
+  waiting?: NodeJS.Timeout;
   /** Resuming: the receiver's block digests as they arrive, until the empty DIGESTS frame. */
   theirs?: { parts: Buffer[]; count: number; most: number; done: (digests: Buffer) => void; failed: (error: Error) => void };
 }
@@ -30,6 +32,8 @@ export interface SenderLink {
   readonly maxTransfers: number;
   /** Wait for the receiver's answer before a transfer settles. */
   readonly handshake: boolean;
+  /** Milliseconds the receiver may leave a wait of ours unanswered; 0: no limit. */
+  readonly idleTimeout: number;
   broken(): Error | undefined;
 }
 
@@ -139,6 +143,7 @@ export class Sender {
       const beginWritten = output.write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name, resume }));
       begun();
       await beginWritten;
+      if (resume) this.#awaitPeer(o, 'sent no block digests');
       // The engine's reader makes pieces a frame can carry, in order, and sums them.
       let dataBytes = 0;
       for await (const item of reader as AsyncIterable<ExtentItem | SameItem>) {
@@ -151,7 +156,8 @@ export class Sender {
       o.checksum = reader.checksum();
       await output.write(encodeFrame({ type: 'end', id: wireId, dataBytes, checksum: o.checksum }), true);
       if (!this.link.handshake) this.#finish(o, () => job.complete(o.checksum!));
-      // else: the receiver's OK or ERROR settles it (onReply)
+      // else: the receiver's OK or ERROR settles it (onReply), unless it arrived already
+      else this.#awaitPeer(o, 'sent no answer to END');
     } catch (error) {
       if (!o.stopped) this.#stop(o, error as Error, describeError(error));
     } finally {
@@ -168,6 +174,22 @@ export class Sender {
     return theirs;
   }
 
+  /**
+   * The receiver owes us a frame: `what` it failed to do is the error's
+   * message once the idle limit passes without one. A frame that arrives
+   * restarts the clock (refresh), the end of the wait clears it (#finish).
+   */
+  #awaitPeer(o: Outgoing, what: string): void {
+    clearTimeout(o.waiting);
+    o.waiting = undefined;
+    const { idleTimeout } = this.link;
+    if (o.stopped || idleTimeout === 0) return;
+    o.waiting = setTimeout(() => {
+      const error = timedOut(`the receiver ${what} for ${idleTimeout / 1000} s`);
+      this.#stop(o, error, describeError(error));
+    }, idleTimeout);
+  }
+
   /** In order, never more than the image has blocks; an empty frame ends the list. */
   #onDigests(o: Outgoing, frame: Frame & { type: 'digests' }): void {
     const theirs = o.theirs;
@@ -177,7 +199,10 @@ export class Sender {
     else if (frame.first !== theirs.count) wrong = `DIGESTS from block ${frame.first}, expected block ${theirs.count}`;
     else if (theirs.count + count > theirs.most) wrong = `DIGESTS for more blocks than the image has (${theirs.most})`;
     if (wrong || !theirs) return this.#stop(o, new StreamFormatError(wrong), describeError(new StreamFormatError(wrong)));
+    o.waiting?.refresh();
     if (count === 0) {
+      clearTimeout(o.waiting);
+      o.waiting = undefined;
       o.theirs = undefined;
       theirs.done(Buffer.concat(theirs.parts));
       return;
@@ -200,6 +225,7 @@ export class Sender {
 
   #finish(o: Outgoing, settle: () => void): void {
     o.stopped = true;
+    clearTimeout(o.waiting);
     this.#going.delete(o.wireId);
     settle();
     this.#startWaiting();

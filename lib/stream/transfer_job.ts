@@ -11,6 +11,11 @@ export interface TransferResult extends Progress {
   name: string;
   /** The END frame's checksum, as both ends computed it. */
   checksum: string;
+  /**
+   * Bytes the receiver already held (resume: blocks whose digests matched),
+   * neither sent nor written; counted in bytesSkipped too, beside the holes.
+   */
+  bytesKept: number;
 }
 
 let nextId = 1;
@@ -28,6 +33,7 @@ export class TransferJob extends JobBase<TransferResult> {
   // The engine's meter, so that rate and ETA follow the rule copies use.
   #meter: NativeMeter | undefined;
   #position = 0;
+  #kept = 0;
   #nextReportAt = 0;
   #stopper: ((error: AbortError) => void) | undefined;
   #stopping = false;
@@ -70,6 +76,7 @@ export class TransferJob extends JobBase<TransferResult> {
     // Bytes the receiver already held count as done and skipped, like a hole: nothing moved.
     const skipped = piece.type === 'data' ? 0 : piece.length;
     this.#position += data + skipped;
+    if (piece.type === 'same') this.#kept += piece.length;
     meter.add(data + skipped, data, skipped, this.#position);
     this.#maybeReport();
   }
@@ -79,7 +86,7 @@ export class TransferJob extends JobBase<TransferResult> {
     this.#meter?.finish();
     const final = this.#snapshot();
     if (written !== undefined) final.bytesWritten = written;
-    this.settle({ ...final, name: this.name, checksum }, final);
+    this.settle({ ...final, name: this.name, checksum, bytesKept: this.#kept }, final);
   }
 
   /** @internal */

@@ -79,10 +79,11 @@ Status Source::read(unsigned char* buf, size_t length, uint64_t offset) const {
   return s;
 }
 
+// Every job that reads a Source (copy, send, checksum, verify) reaches this: the words fit them all.
 Status Source::ended_at(uint64_t at) {
   return Status::Sys(EIO, "read", Side::Source,
                      "source ended at " + std::to_string(at) +
-                         ", inside the range being read (did it shrink during the copy?)");
+                         ", inside the range being read (did it shrink while being read?)");
 }
 
 Status extents_of(const Target& target, uint64_t offset, std::optional<uint64_t> length, std::vector<Extent>* out) {
