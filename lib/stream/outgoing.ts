@@ -13,6 +13,9 @@ import { DIGEST_BYTES, encodeFrame, type Frame, itemFrame, StreamFormatError } f
 import { DIGEST_BLOCK, MAX_RESUME_BYTES, resumeTooBig } from './tally';
 import { TransferJob } from './transfer_job';
 
+/** The slowest a receiver is taken to read its destination while it owes us an answer (see #awaitPeer). */
+const PEER_READ_RATE = 20e6;
+
 interface Outgoing {
   wireId: number;
   job: TransferJob;
@@ -143,7 +146,7 @@ export class Sender {
       const beginWritten = output.write(encodeFrame({ type: 'begin', id: wireId, size: info.size, dataBytes: info.dataBytes, name, resume }));
       begun();
       await beginWritten;
-      if (resume) this.#awaitPeer(o, 'sent no block digests');
+      if (resume) this.#awaitPeer(o, 'sent no block digests', info.size);
       // The engine's reader makes pieces a frame can carry, in order, and sums them.
       let dataBytes = 0;
       for await (const item of reader as AsyncIterable<ExtentItem | SameItem>) {
@@ -157,7 +160,7 @@ export class Sender {
       await output.write(encodeFrame({ type: 'end', id: wireId, dataBytes, checksum: o.checksum }), true);
       if (!this.link.handshake) this.#finish(o, () => job.complete(o.checksum!));
       // else: the receiver's OK or ERROR settles it (onReply), unless it arrived already
-      else this.#awaitPeer(o, 'sent no answer to END');
+      else this.#awaitPeer(o, 'sent no answer to END', info.size);
     } catch (error) {
       if (!o.stopped) this.#stop(o, error as Error, describeError(error));
     } finally {
@@ -176,18 +179,26 @@ export class Sender {
 
   /**
    * The receiver owes us a frame: `what` it failed to do is the error's
-   * message once the idle limit passes without one. A frame that arrives
-   * restarts the clock (refresh), the end of the wait clears it (#finish).
+   * message once the wait passes without one. Before it answers, an honest
+   * receiver may read its whole destination (to hash it for a resume, to
+   * verify it before OK), and sends nothing meanwhile: the wait is the idle
+   * limit plus the time to read `imageBytes` at PEER_READ_RATE. A frame that
+   * arrives restarts the clock (refresh), the end of the wait clears it (#finish).
    */
-  #awaitPeer(o: Outgoing, what: string): void {
+  #awaitPeer(o: Outgoing, what: string, imageBytes: number): void {
     clearTimeout(o.waiting);
     o.waiting = undefined;
     const { idleTimeout } = this.link;
     if (o.stopped || idleTimeout === 0) return;
+    const reading = Math.ceil((imageBytes / PEER_READ_RATE) * 1000);
+    const seconds = (ms: number) => Number((ms / 1000).toFixed(2));
     o.waiting = setTimeout(() => {
-      const error = timedOut(`the receiver ${what} for ${idleTimeout / 1000} s`);
+      const error = timedOut(
+        `the receiver ${what} for ${seconds(idleTimeout + reading)} s (the idle limit of ${seconds(idleTimeout)} s, ` +
+          `and ${seconds(reading)} s to read the ${imageBytes}-byte image at ${PEER_READ_RATE / 1e6} MB/s)`,
+      );
       this.#stop(o, error, describeError(error));
-    }, idleTimeout);
+    }, idleTimeout + reading);
   }
 
   /** In order, never more than the image has blocks; an empty frame ends the list. */
