@@ -2,9 +2,8 @@
 // throttle and the progress counters. Everything here is safe from any thread.
 #pragma once
 
-#include <chrono>
-
 #include <cerrno>
+#include <chrono>
 
 #include "cancel.h"
 #include "progress.h"
