@@ -140,6 +140,21 @@ describe('EIO at a chosen offset (fault-injection build)', () => {
     expect(copyWithFault(`writeback:${at}`, tmp.file(`writeback-${backend}-unflushed.dst`), { backend }, big)).toMatchObject({ ok: true });
   });
 
+  // Between two checkpoints the copy can get far (a 16 MiB block; a deep
+  // queue whose completions come in a batch on a loaded machine, where CI saw
+  // resumeOffset 0 here): writeback is still waited for a window at a time,
+  // so an error keeps the resume point at the window below it.
+  it('a writeback error after a 16 MiB step leaves the 4 MiB windows below it resumable', () => {
+    const big = tmp.file('writeback-step.src');
+    makeSparse(big, 64 * MiB, [[0, 64 * MiB]]);
+    const dst = tmp.file('writeback-step.dst');
+    const at = 8 * MiB + 4096;
+    const e = copyWithFault(`writeback:${at}`, dst, { backend: 'pread', fsync: 'full', blockSize: 16 * MiB }, big);
+    expect(e).toMatchObject({ ok: false, code: 'EIO', syscall: 'sync_file_range', path: dst });
+    expect(e.resumeOffset).toBe(8 * MiB);
+    expect(sha256(dst, 0, e.resumeOffset)).toBe(sha256(big, 0, e.resumeOffset));
+  });
+
   it('verify catches a byte that landed wrong: ERR_BLOCKCOPY_VERIFY naming it, resumable below its block', () => {
     const at = 5 * MiB + 12345;
     const unverified = tmp.file('corrupt-unverified.dst');

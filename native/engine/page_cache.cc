@@ -83,9 +83,15 @@ Status WriteBehind::reached(uint64_t dst_pos) {
   // Only starts writeback, which reports nothing we need now: a failure to
   // start it shows again when the window is waited for, or at the flush.
   sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(dst_pos - started_), SYNC_FILE_RANGE_WRITE);
-  in_flight_.push_back({started_, dst_pos});
-  in_flight_bytes_ += dst_pos - started_;
-  started_ = dst_pos;
+  // Waited for a window at a time, however far the copy got since the last
+  // call (a deep queue's frontier jumps): a writeback error then leaves the
+  // resume point at the window before it, not at the start of the jump.
+  while (started_ < dst_pos) {
+    const uint64_t end = dst_pos - started_ < 2 * kWriteBehindWindow ? dst_pos : started_ + kWriteBehindWindow;
+    in_flight_.push_back({started_, end});
+    in_flight_bytes_ += end - started_;
+    started_ = end;
+  }
   while (in_flight_bytes_ > kInFlight) {
     Status s = settle_oldest();
     if (!s.ok()) return s;
