@@ -205,3 +205,13 @@ export function socketPair(): Promise<{ client: net.Socket; server: net.Socket; 
     });
   });
 }
+
+/** The error a job or promise rejects with; a test fails if it resolves. */
+export async function failure(job: PromiseLike<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await job;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected the transfer to fail');
+}

@@ -8,20 +8,11 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TransferJob } from '../dist/index';
-import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, sha256, socketPair } from './helpers';
+import { bc, CLI, failure, makeDense, makeSparse, MiB, ROOT, scratch, sha256, socketPair } from './helpers';
 import { afterBegin, beginFrame, frame, preface, wire } from './stream_helpers';
 
 const tmp = scratch('stream-attacks');
 afterAll(() => tmp.cleanup());
-
-async function failure(job: PromiseLike<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await job;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the transfer to fail');
-}
 
 /** The wire bytes of an image, as `blockcopy send` writes them into a pipe. */
 describe('one job per target, for receivers too', () => {

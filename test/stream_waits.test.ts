@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bc, CLI, makeDense, makeSparse, MiB, ROOT, scratch, socketPair } from './helpers';
+import { bc, CLI, failure, makeDense, makeSparse, MiB, ROOT, scratch, socketPair } from './helpers';
 
 const tmp = scratch('stream-waits');
 afterAll(() => tmp.cleanup());
@@ -14,15 +14,6 @@ afterAll(() => tmp.cleanup());
 /** Room for a loaded machine between the limit passing and the failure being seen. */
 const SLACK_MS = 5_000;
 const IDLE_MS = 400;
-
-async function failure(job: PromiseLike<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await job;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the transfer to fail');
-}
 
 /** The far end of a socket that reads everything and answers nothing; `heard` collects what arrived. */
 function silentPeer(server: net.Socket): { heard: () => string; received: (bytes: number) => Promise<void> } {

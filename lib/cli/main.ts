@@ -97,25 +97,24 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
-function size(text: string | undefined, flag: string): number | undefined {
+/** A flag's value through one of sizes.ts's parsers; what it refuses is bad usage. */
+function parsed(text: string | undefined, flag: string, parse: (text: string, flag: string) => number): number | undefined {
   if (text === undefined) return undefined;
   try {
-    return parseSize(text, flag);
+    return parse(text, flag);
   } catch (e) {
     if (e instanceof SizeError) throw new UsageError(e.message);
     throw e;
   }
 }
 
+function size(text: string | undefined, flag: string): number | undefined {
+  return parsed(text, flag, parseSize);
+}
+
 /** Milliseconds from a duration such as 30s or 500ms (a bare number is seconds). */
 function duration(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseDuration(text, flag);
-  } catch (e) {
-    if (e instanceof SizeError) throw new UsageError(e.message);
-    throw e;
-  }
+  return parsed(text, flag, parseDuration);
 }
 
 /** --nbd-timeout DURATION as the API's nbdTimeout (ms); unset: the API's default. */
