@@ -183,7 +183,7 @@ export function checkCopyArgs(src: unknown, dst: unknown, options: unknown): { s
   const connections = checkInteger('options.connections', o.connections, 1, 16) ?? DEFAULT_NBD_CONNECTIONS;
   const nbdTimeout = checkNbdTimeout(o);
   const dstCompress = checkBoolean('options.dstCompress', o.dstCompress) ?? false;
-  if (dstCompress && dstFormat !== 'qcow2') throw invalidArgValue('options.dstCompress', dstCompress, "needs dstFormat: 'qcow2'");
+  if (dstCompress && dstFormat !== 'qcow2') throw invalidArgValue('options.dstCompress', dstCompress, "needs options.dstFormat 'qcow2'");
   if (overNbd(s, srcFormat) || overNbd(d, dstFormat)) {
     // These name ways of moving bytes between local files; NBD requests do it here.
     if (direct) throw invalidArgValue('options.direct', direct, 'does not apply to an NBD target or an image format');
