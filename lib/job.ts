@@ -6,19 +6,19 @@ import { JobBase, type JobEvents, runListeners, ZERO_PROGRESS } from './job_base
 import { addon, engineCopyOptions, engineCopyTargets, type NativeCopy, type NativeOutcome } from './native';
 import { checkBandwidth } from './options';
 import type { CheckedCopy } from './options';
-import type { CopyResult, Progress, Target } from './types';
+import { type CopyResult, type Progress, type Target, zeroMethodNames } from './types';
 
 let nextId = 1;
 
 function progressOf(outcome: NativeOutcome): Progress {
-  const { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs, phase, bytesVerified } = outcome;
-  const p: Progress = { bytesDone, bytesTotal, bytesWritten, bytesSkipped, position, length, rate, etaSeconds, elapsedMs };
+  const { bytesDone, bytesTotal, bytesWritten, bytesZeroed, bytesSkipped, position, length, rate, etaSeconds, elapsedMs, phase, bytesVerified } = outcome;
+  const p: Progress = { bytesDone, bytesTotal, bytesWritten, bytesZeroed, bytesSkipped, position, length, rate, etaSeconds, elapsedMs };
   return phase === undefined ? p : { ...p, phase, bytesVerified };
 }
 
 /** Turns a finished engine run into the result, or the error to throw. */
 export function settleOutcome(outcome: NativeOutcome, src: Target, dst: Target, signal?: AbortSignal): CopyResult | Error {
-  if (outcome.ending === 'completed') return { ...progressOf(outcome), backend: outcome.backend };
+  if (outcome.ending === 'completed') return { ...progressOf(outcome), backend: outcome.backend, zeroedBy: zeroMethodNames(outcome.zeroMethods) };
   const error =
     outcome.ending === 'cancelled' || !outcome.error
       ? new AbortError(undefined, signal?.aborted ? { cause: signal.reason } : undefined)
@@ -103,7 +103,7 @@ export class CopyJob extends JobBase<CopyResult> {
   #cancelQueued(): void {
     if (this.#cancelRequested) return;
     this.#cancelRequested = true;
-    const untouched = { ...ZERO_PROGRESS, resumeOffset: this.checked.settings.srcOffset, backend: 'pread' as const };
+    const untouched = { ...ZERO_PROGRESS, resumeOffset: this.checked.settings.srcOffset, backend: 'pread' as const, zeroMethods: 0 };
     process.nextTick(() => this.#end({ ...untouched, ending: 'cancelled' }));
   }
 

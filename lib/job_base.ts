@@ -8,6 +8,7 @@ export const ZERO_PROGRESS: Progress = {
   bytesDone: 0,
   bytesTotal: 0,
   bytesWritten: 0,
+  bytesZeroed: 0,
   bytesSkipped: 0,
   position: 0,
   length: 0,
@@ -42,6 +43,7 @@ export class ProgressGate {
       l &&
       l.bytesDone === p.bytesDone &&
       l.bytesWritten === p.bytesWritten &&
+      l.bytesZeroed === p.bytesZeroed &&
       l.bytesSkipped === p.bytesSkipped &&
       l.position === p.position &&
       l.bytesVerified === p.bytesVerified

@@ -44,11 +44,22 @@ export interface NativeError {
   code?: string;
 }
 
+/** What a NativeWriter did to its destination. */
+export interface WriteTotals {
+  bytesWritten: number;
+  bytesZeroed: number;
+  /** A bit per ZERO_METHODS entry used. */
+  zeroMethods: number;
+  bytesSkipped: number;
+}
+
 export interface NativeOutcome extends Progress {
   ending: 'completed' | 'cancelled' | 'failed';
   error?: NativeError;
   resumeOffset: number;
   backend: BackendUsed;
+  /** A bit per ZERO_METHODS entry used. */
+  zeroMethods: number;
 }
 
 export interface NativeExtent {
@@ -101,7 +112,7 @@ export interface NativeWriter {
   open(callback: NativeCallback<undefined>): void;
   write(items: StreamItem[], callback: NativeCallback<undefined>): void;
   /** `kept`: (block index, checksum share) pairs of u64 LE for blocks a resuming receiver kept; empty otherwise. */
-  finish(kept: Buffer, callback: NativeCallback<{ bytesWritten: number; bytesSkipped: number; checksum: string }>): void;
+  finish(kept: Buffer, callback: NativeCallback<WriteTotals & { checksum: string }>): void;
   /** Writes not started are dropped; abandon: remove a destination this writer created, if nothing was written; `callback` once the file is closed. */
   close(abandon: boolean, callback?: NativeCallback<undefined>): void;
 }
@@ -139,6 +150,8 @@ export interface NativeTransferOutcome extends Progress {
   betweenFrames: boolean;
   /** A receiver that stopped: every image byte below it is written and flushed (0 for a sender). */
   resumeOffset: number;
+  /** A bit per ZERO_METHODS entry the receiver used. */
+  zeroMethods: number;
 }
 
 type TransferEvent = (kind: 'progress' | 'end', payload: Progress | NativeTransferOutcome) => void;

@@ -12,6 +12,13 @@ export const SPARSE_MODES = ['auto', 'always', 'never'] as const;
 export const REFLINK_MODES = ['auto', 'always', 'never'] as const;
 export const BACKEND_NAMES = ['auto', 'io_uring', 'pread', 'copy_file_range'] as const;
 export const SYNC_MODES = ['none', 'data', 'full'] as const;
+/**
+ * How a destination range was made to read as zeros where it held old data:
+ * NBD WRITE_ZEROES, fallocate PUNCH_HOLE or ZERO_RANGE, BLKZEROOUT on a block
+ * device, or zeros written where none of those works. The engine reports a
+ * bit per entry, in this order (native/engine/zeroing.h).
+ */
+export const ZERO_METHODS = ['write_zeroes', 'punch_hole', 'zero_range', 'blkzeroout', 'zeros_written'] as const;
 /** Image formats, as qemu-img names them; anything but raw is reached through qemu-nbd. */
 export const IMAGE_FORMATS = ['raw', 'qcow2', 'qcow', 'qed', 'vmdk', 'vhdx', 'vdi', 'vpc', 'parallels', 'dmg', 'cloop', 'bochs'] as const;
 
@@ -20,6 +27,7 @@ export type ReflinkMode = (typeof REFLINK_MODES)[number];
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type SyncMode = (typeof SYNC_MODES)[number];
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export type ZeroMethod = (typeof ZERO_METHODS)[number];
 
 /** How long blockcopy waits for an NBD server (an NBD URI, or the qemu-nbd it runs for an image format). */
 export interface NbdWaitOptions {
@@ -110,9 +118,19 @@ export interface Progress {
    * only shrinks as holes are found, and equals `bytesDone` when a job succeeds.
    */
   bytesTotal: number;
-  /** Bytes actually written to the destination. */
+  /** Data bytes written to the destination. */
   bytesWritten: number;
-  /** Hole and zero bytes not written. */
+  /**
+   * Hole and zero bytes made zero over what the destination held before (an
+   * existing file, a device, an NBD export), by a zero request or by writing
+   * zeros (see `zeroedBy`), not counted in bytesWritten.
+   */
+  bytesZeroed: number;
+  /**
+   * Hole and zero bytes that needed nothing: the destination already read as
+   * zeros there (a new or truncated file, `targetIsZero`). A finished copy has
+   * bytesWritten + bytesZeroed + bytesSkipped === length.
+   */
   bytesSkipped: number;
   /** Furthest logical offset reached, relative to the start of the range. */
   position: number;
@@ -133,6 +151,8 @@ export type BackendUsed = 'io_uring' | 'pread' | 'copy_file_range' | 'reflink' |
 
 export interface CopyResult extends Progress {
   backend: BackendUsed;
+  /** How bytesZeroed were zeroed, each way used once, in ZERO_METHODS order; empty when nothing was. */
+  zeroedBy: ZeroMethod[];
 }
 
 export interface Extent {
@@ -153,4 +173,9 @@ export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancell
 export interface CopyQueueOptions {
   /** Jobs running at once, 1 to 1024. Default 4. */
   concurrency?: number;
+}
+
+/** The ways of zeroing that an engine bit mask (a bit per ZERO_METHODS entry) says were used. */
+export function zeroMethodNames(mask: number): ZeroMethod[] {
+  return ZERO_METHODS.filter((_, i) => (mask & (1 << i)) !== 0);
 }

@@ -341,6 +341,37 @@ describe.skipIf(!hasNbdkit)('copies over NBD (nbdkit)', () => {
     }
   });
 
+  it('what a copy into an export zeroed counts apart from what it wrote: bytesZeroed, zeroedBy, and the summary line', async () => {
+    const { file, size } = oddSource('zeroed-src.img');
+    const data = (await bc.extents(file)).filter((e) => e.type === 'data').reduce((n, e) => n + e.length, 0);
+    const sumOf = (log: string, kind: string) =>
+      fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => new RegExp(` ${kind} id=`).test(l))
+        .reduce((n, l) => n + Number.parseInt(/count=(0x[0-9a-f]+)/.exec(l)![1]!, 16), 0);
+    // A server with WRITE_ZEROES, and one without (nozero): then zeros go out as writes, and say so.
+    for (const [filters, how, words] of [
+      [[], 'write_zeroes', 'NBD WRITE_ZEROES'],
+      [['--filter=nozero'], 'zeros_written', 'zeros written'],
+    ] as const) {
+      const log = tmp.file(`zeroed-${how}.log`);
+      const server = await nbdkit(tmp.dir, ['--filter=log', ...filters, 'memory', String(32 * MiB), `logfile=${log}`], `zeroed-${how}`);
+      try {
+        const r = await bc.copy(file, server.uri, { connections: 1 });
+        expect(r).toMatchObject({ bytesWritten: data, bytesZeroed: size - data, bytesSkipped: 0, zeroedBy: [how] });
+        expect(sumOf(log, 'Write')).toBe(how === 'write_zeroes' ? data : size);
+        expect(sumOf(log, 'Zero')).toBe(how === 'write_zeroes' ? size - data : 0);
+        const cli = runNode([CLI, file, server.uri]);
+        expect(cli.status).toBe(0);
+        const mib = (n: number) => `${(n / MiB).toFixed(n / MiB < 10 ? 2 : 1)} MiB`;
+        expect(cli.stderr).toContain(`: ${mib(data)} written, ${mib(size - data)} zeroed (${words}), 0 B skipped as holes`);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
   it('multi-conn: four connections when the server offers it, `connections` of them when asked, one when not offered', async () => {
     const { file } = oddSource('multiconn.img');
     const count = async (multiConn: string[], options: { connections?: number }) => {

@@ -10,7 +10,7 @@ function expectMonotonic(reports: Progress[]): void {
   for (let i = 1; i < reports.length; i++) {
     const a = reports[i - 1]!;
     const b = reports[i]!;
-    for (const key of ['bytesDone', 'bytesWritten', 'bytesSkipped', 'position', 'elapsedMs'] as const) {
+    for (const key of ['bytesDone', 'bytesWritten', 'bytesZeroed', 'bytesSkipped', 'position', 'elapsedMs'] as const) {
       expect(b[key], `${key} went backwards at report ${i}`).toBeGreaterThanOrEqual(a[key]);
     }
     // Mapped a window at a time: the total only falls as holes are found, never below what is done.
@@ -53,6 +53,19 @@ describe.each(BACKENDS)('progress, backend %s', (backend) => {
       bytesSkipped: result.bytesSkipped,
       position: result.position,
     });
+  });
+
+  it('over old data: holes count as zeroed as they go, and written + zeroed + skipped is the length', async () => {
+    const src = source(`old-${backend}.src`);
+    const dst = tmp.file(`old-${backend}.dst`);
+    makeSparse(dst, 64 * MiB, [[0, 64 * MiB]], 0xab); // old data under the first 64 MiB only
+    const reports: Progress[] = [];
+    const result = await bc.copy(src, dst, { backend, truncate: false, progressInterval: 0, blockSize: 1 * MiB, onProgress: (p) => void reports.push(p) });
+    expectMonotonic(reports);
+    // The holes at 16-40 and 56-64 MiB lay over old data; 64-90 MiB was past the old end.
+    expect(result).toMatchObject({ bytesWritten: 38 * MiB, bytesZeroed: 32 * MiB, bytesSkipped: 26 * MiB, zeroedBy: ['punch_hole'] });
+    expect(result.bytesWritten + result.bytesZeroed + result.bytesSkipped).toBe(result.length);
+    expect(reports.at(-1)).toMatchObject({ bytesZeroed: 32 * MiB, bytesSkipped: 26 * MiB });
   });
 
   it('async: reports climb, the last is the total, and it comes before done resolves', async () => {

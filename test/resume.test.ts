@@ -197,7 +197,7 @@ describe('blockcopy send --to COMMAND --resume', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(sha256(dst)).toBe(sha256(src));
     // recv runs with send's stderr: both lines are here.
-    expect(r.stderr).toMatch(/received 16\.0 MiB image: 2\.00 MiB written, 10\.0 MiB kept, 4\.00 MiB as holes/);
+    expect(r.stderr).toMatch(/received 16\.0 MiB image: 2\.00 MiB written, 10\.0 MiB kept, 4\.00 MiB skipped as holes/);
     expect(r.stderr).toMatch(/sent 16\.0 MiB image: 2\.00 MiB of data, 10\.0 MiB the receiver held, 4\.00 MiB as holes/);
   });
 

@@ -279,6 +279,35 @@ describe('malformed input', () => {
 });
 
 describe('send and receive', () => {
+  it('a receiver over old data counts the holes it zeroed apart from the data it wrote (receive() and recv from a pipe)', async () => {
+    const src = tmp.file('zeroed.img');
+    makeSparse(src, 16 * MiB, [[4 * MiB, 3 * MiB]]);
+    const old = Buffer.alloc(16 * MiB, 0xab);
+    const dst = tmp.file('zeroed.out');
+    fs.writeFileSync(dst, old);
+    const wire = new PassThrough();
+    const [, got] = await Promise.all([bc.send(src, wire), bc.receive(wire, dst)]);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(got).toMatchObject({ bytesWritten: 3 * MiB, bytesZeroed: 13 * MiB, bytesSkipped: 0, zeroedBy: ['punch_hole'] });
+
+    fs.writeFileSync(dst, old);
+    const sender = spawn(process.execPath, [CLI, 'send', src]);
+    const receiver = spawn(process.execPath, [CLI, 'recv', dst, '--json']);
+    sender.stdout.pipe(receiver.stdin);
+    let out = '';
+    receiver.stdout.on('data', (d) => (out += d));
+    const [sent, received] = await Promise.all([new Promise((r) => sender.on('close', r)), new Promise((r) => receiver.on('close', r))]);
+    expect([sent, received]).toEqual([0, 0]);
+    expect(sha256(dst)).toBe(sha256(src));
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({
+      type: 'result',
+      bytesWritten: 3 * MiB,
+      bytesZeroed: 13 * MiB,
+      bytesSkipped: 0,
+      zeroedBy: ['punch_hole'],
+    });
+  });
+
   it('through a real pipe between two processes with the CLI, with progress on stderr', async () => {
     const src = sparseImage('cli.img');
     const dst = tmp.file('cli.out');

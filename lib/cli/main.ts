@@ -13,7 +13,7 @@ import type { SendOptions } from '../stream/connection';
 import { receive, send } from '../stream/one_image';
 import { BACKEND_NAMES, IMAGE_FORMATS, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
-import { formatBytes, formatDuration } from './format';
+import { formatBytes, formatDuration, formatZeroed } from './format';
 import { HELP, USAGE } from './help';
 import { shellQuote } from './shell';
 import { parseDuration, parseSize, SizeError } from './sizes';
@@ -254,7 +254,7 @@ async function copyCommand(args: string[]): Promise<number> {
     jsonOut: process.stdout,
     explain: inFlagTerms,
     summary: (r) =>
-      `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written, ` +
+      `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written${formatZeroed(r)}, ` +
       `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})` +
       (r.phase === 'verify' ? `; read back from the disk and verified` : ''),
     cancelled: (e) => {
@@ -372,8 +372,8 @@ async function recvCommand(args: string[]): Promise<number> {
     jsonOut: values.duplex ? process.stderr : process.stdout,
     afterwards: native ? undefined : () => nothingFollows(process.stdin, TRAILING_GRACE_MS).finally(() => process.stdin.destroy()),
     summary: (r) =>
-      `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written, ` +
-      `${r.bytesKept > 0 ? `${formatBytes(r.bytesKept)} kept, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
+      `received ${formatBytes(r.length)} image${r.name ? ` '${r.name}'` : ''}: ${formatBytes(r.bytesWritten)} written${formatZeroed(r)}, ` +
+      `${r.bytesKept > 0 ? `${formatBytes(r.bytesKept)} kept, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} skipped as holes, checksum ${r.checksum} verified${options.verify ? ' and read back from the disk' : ''}, ${elapsed(r)})`,
     cancelled: (e) => ['cancelled; the destination is incomplete', howToResume(e)].filter(Boolean).join('; '),
     afterFailure: howToResume,
   });

@@ -11,7 +11,7 @@ import { EngineJob } from '../engine_job';
 import { addon, type NativeError, type NativeTransfer, type NativeTransferOutcome } from '../native';
 import { engineTarget } from '../nbd';
 import { checkReceiveArgs, checkSendArgs, DEFAULT_IDLE_TIMEOUT, ONE_CONNECTION } from '../options';
-import type { Target } from '../types';
+import { type Target, zeroMethodNames } from '../types';
 import { describeError, RemoteError, SENDER_CANCELLED } from './errors';
 import { engineReaderOptions, engineWriterOptions } from './extent_streams';
 import { encodeFrame, StreamFormatError } from './format';
@@ -46,10 +46,10 @@ export class DescriptorTransferJob extends EngineJob<TransferResult, NativeTrans
   }
 
   protected end(outcome: NativeTransferOutcome): void {
-    const { ending, error, checksum, name, betweenFrames: _b, resumeOffset, ...progress } = outcome;
+    const { ending, error, checksum, name, betweenFrames: _b, resumeOffset, zeroMethods, ...progress } = outcome;
     this.onEnd(outcome);
     // One-way: nothing answers a resume, so nothing is kept.
-    if (ending === 'completed') return this.settle({ ...progress, name, checksum, bytesKept: 0 }, progress);
+    if (ending === 'completed') return this.settle({ ...progress, name, checksum, bytesKept: 0, zeroedBy: zeroMethodNames(zeroMethods) }, progress);
     const failure = ending === 'cancelled' || !error ? new AbortError() : transferError(error, this.target);
     // A receiver says how much of the image is on disk; a sender promises nothing.
     Object.assign(failure, { bytesWritten: progress.bytesWritten, bytesDone: progress.bytesDone, resumeOffset });

@@ -6,8 +6,8 @@ import { fromNative } from '../errors';
 import { addon, type EngineReaderOptions, type EngineWriterOptions, type NativeReader, type NativeWriter, type StreamItem } from '../native';
 import { engineTarget } from '../nbd';
 import { checkReadStreamArgs, checkWriteStreamArgs, ONE_CONNECTION, type ReadStreamChecked, type WriteStreamChecked } from '../options';
-import { SPARSE_MODES, SYNC_MODES } from '../types';
-import type { ImageFormat, NbdWaitOptions, SparseMode, SyncMode, Target } from '../types';
+import { SPARSE_MODES, SYNC_MODES, zeroMethodNames } from '../types';
+import type { ImageFormat, NbdWaitOptions, SparseMode, SyncMode, Target, ZeroMethod } from '../types';
 import { framePieces, MAX_DATA, StreamFormatError } from './format';
 import { ImageTally } from './tally';
 
@@ -46,7 +46,12 @@ export interface ExtentWriteStreamOptions extends NbdWaitOptions {
 }
 
 export interface WriteResult {
+  /** Data bytes written. */
   bytesWritten: number;
+  /** Hole bytes made zero over old data, and how (as in a copy's result). */
+  bytesZeroed: number;
+  zeroedBy: ZeroMethod[];
+  /** Hole bytes that needed nothing. */
   bytesSkipped: number;
   checksum: string;
 }
@@ -274,7 +279,8 @@ export class ExtentWriteStream extends Writable {
     }
     this.#native.finish(Buffer.concat(this.#kept), (error, result) => {
       if (error) return callback(fromNative(error, this.#checked.target, this.#checked.target));
-      this.#result = result;
+      const { zeroMethods, ...totals } = result;
+      this.#result = { ...totals, zeroedBy: zeroMethodNames(zeroMethods) };
       this.#release?.(); // the engine let go of its lock in finish()
       callback();
     });

@@ -340,7 +340,7 @@ export class Receiver {
       }
       this.#active.delete(wireId);
       this.#reply({ type: 'ok', id: wireId, bytesWritten: result.bytesWritten });
-      job.complete(end.checksum, result.bytesWritten);
+      job.complete(end.checksum, result);
     });
   }
 

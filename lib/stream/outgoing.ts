@@ -92,7 +92,7 @@ export class Sender {
       if (o.checksum === undefined) {
         this.#stop(o, new StreamFormatError('the receiver answered OK before the image was sent'));
       } else {
-        this.#finish(o, () => o.job.complete(o.checksum!, frame.bytesWritten));
+        this.#finish(o, () => o.job.complete(o.checksum!, { bytesWritten: frame.bytesWritten }));
       }
       return;
     }

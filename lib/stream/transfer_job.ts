@@ -4,7 +4,7 @@ import { AbortError } from '../errors';
 import { JobBase, ZERO_PROGRESS } from '../job_base';
 import { addon, type NativeMeter, type SameItem, type StreamItem } from '../native';
 import { DEFAULT_PROGRESS_INTERVAL } from '../options';
-import type { Progress } from '../types';
+import type { Progress, ZeroMethod } from '../types';
 
 export interface TransferResult extends Progress {
   /** The name the sender gave the image ('' if none). */
@@ -16,7 +16,12 @@ export interface TransferResult extends Progress {
    * neither sent nor written; counted in bytesSkipped too, beside the holes.
    */
   bytesKept: number;
+  /** A receiver's: how its bytesZeroed were zeroed (as in a copy's result). A sender's is empty. */
+  zeroedBy: ZeroMethod[];
 }
+
+/** What the receiver says it did to its destination. */
+export type Landed = Pick<TransferResult, 'bytesWritten'> & Partial<Pick<TransferResult, 'bytesZeroed' | 'zeroedBy'>>;
 
 let nextId = 1;
 
@@ -24,7 +29,8 @@ let nextId = 1;
  * Progress of a transfer counts the image's logical bytes: bytesDone is how
  * far into the image it has got (data and holes), bytesTotal its size, since
  * a receiver cannot know beforehand how much of it is data. bytesWritten
- * counts data bytes sent (sender) or written (receiver), bytesSkipped holes.
+ * counts data bytes sent (sender) or written (receiver), bytesSkipped holes
+ * (a receiver's, at the end, only those it did not have to zero).
  */
 export class TransferJob extends JobBase<TransferResult> {
   /** The job's own number (not the transfer id on the wire). */
@@ -81,12 +87,17 @@ export class TransferJob extends JobBase<TransferResult> {
     this.#maybeReport();
   }
 
-  /** @internal `written`: what the receiver wrote, zeros over old data included. */
-  complete(checksum: string, written?: number): void {
+  /** @internal `landed`: what the receiver did, when it says. */
+  complete(checksum: string, landed?: Landed): void {
     this.#meter?.finish();
     const final = this.#snapshot();
-    if (written !== undefined) final.bytesWritten = written;
-    this.settle({ ...final, name: this.name, checksum, bytesKept: this.#kept }, final);
+    if (landed) {
+      final.bytesWritten = landed.bytesWritten;
+      // Holes it had to zero were not skipped.
+      final.bytesZeroed = landed.bytesZeroed ?? 0;
+      final.bytesSkipped -= final.bytesZeroed;
+    }
+    this.settle({ ...final, name: this.name, checksum, bytesKept: this.#kept, zeroedBy: landed?.zeroedBy ?? [] }, final);
   }
 
   /** @internal */

@@ -41,6 +41,7 @@ void set_progress(Napi::Env env, Napi::Object& o, const ProgressSnapshot& p) {
   num("bytesDone", static_cast<double>(p.bytes_done));
   num("bytesTotal", static_cast<double>(p.bytes_total));
   num("bytesWritten", static_cast<double>(p.bytes_written));
+  num("bytesZeroed", static_cast<double>(p.bytes_zeroed));
   num("bytesSkipped", static_cast<double>(p.bytes_skipped));
   num("position", static_cast<double>(p.position));
   num("length", static_cast<double>(p.length));
@@ -187,6 +188,7 @@ Napi::Object outcome_to_js(Napi::Env env, const CopyOutcome& outcome) {
   o.Set("resumeOffset", Napi::Number::New(env, static_cast<double>(outcome.resume_offset)));
   o.Set("backend", outcome.backend);
   set_progress(env, o, outcome.progress);
+  o.Set("zeroMethods", outcome.progress.zero_methods);  // a bit per ZERO_METHODS entry (lib/types.ts)
   return o;
 }
 

@@ -223,10 +223,13 @@ Napi::Value NativeWriter::Finish(const Napi::CallbackInfo& info) {
     if (!s.ok()) return deliver_error(s);
     const double written = static_cast<double>(writer->bytes_written());
     const double skipped = static_cast<double>(writer->bytes_skipped());
+    const Zeroing zeroing = writer->zeroing();
     const uint64_t sum = writer->checksum();
-    return deliver_value([written, skipped, sum](Napi::Env env) {
+    return deliver_value([written, skipped, zeroing, sum](Napi::Env env) {
       Napi::Object o = Napi::Object::New(env);
       o.Set("bytesWritten", written);
+      o.Set("bytesZeroed", static_cast<double>(zeroing.bytes));
+      o.Set("zeroMethods", zeroing.methods);
       o.Set("bytesSkipped", skipped);
       o.Set("checksum", checksum_to_js(env, sum));
       return o;
@@ -243,7 +246,7 @@ Napi::Value NativeWriter::Close(const Napi::CallbackInfo& info) {
   const bool abandon = info[0].ToBoolean().Value();
   Napi::Function callback = info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();
   worker_->close(info.Env(), callback, [writer = std::move(writer_), abandon]() mutable -> Deliver {
-    if (abandon && writer->bytes_written() == 0) writer->abandon();
+    if (abandon && !writer->changed_anything()) writer->abandon();
     writer.reset();  // the last holder: its descriptor closes here
     return [](Napi::Env env, Napi::Function callback) {
       if (!callback.IsEmpty()) callback.Call({env.Null()});

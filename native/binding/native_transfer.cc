@@ -28,6 +28,7 @@ Napi::Object transfer_outcome_to_js(Napi::Env env, const TransferOutcome& outcom
   o.Set("name", Napi::String::New(env, outcome.name));
   o.Set("betweenFrames", outcome.between_frames);
   o.Set("resumeOffset", static_cast<double>(outcome.resume_offset));
+  o.Set("zeroMethods", outcome.progress.zero_methods);
   return o;
 }
 

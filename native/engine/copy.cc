@@ -72,7 +72,8 @@ CopyOutcome run_copy(const CopyRequest& req, CopyControl& control, ProgressSink*
   const uint64_t resume = loop.resume_offset();
   const bool stopped = loop.stopped() || ended_by_cancel(s, control);
   if (ended_by_cancel(s, control)) s = Status::Ok();  // a cancelled wait is the job cancelled, not failed
-  if (!s.ok() && control.meter.snapshot().bytes_written == 0) {
+  const ProgressSnapshot so_far = control.meter.snapshot();
+  if (!s.ok() && so_far.bytes_written == 0 && so_far.bytes_zeroed == 0) {
     // Failed before a byte landed (reflink: 'always' refused, say): leave no
     // destination of ours behind.
     plan.dst.abandon();

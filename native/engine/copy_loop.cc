@@ -319,9 +319,7 @@ Status CopyLoop::plan_writes(const unsigned char* data, uint32_t length, uint64_
       writes->push_back({static_cast<uint32_t>(run.offset), static_cast<uint32_t>(run.length)});
       continue;
     }
-    uint64_t zeros_written = 0;
-    Status s = plan_.dst.zero(dst_pos + run.offset, run.length, &zeros_written);
-    control_.meter.add(run.length, zeros_written, run.length - zeros_written);
+    Status s = zero_destination(dst_pos + run.offset, run.length, run.length);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -336,14 +334,23 @@ Status CopyLoop::fill_hole(const Extent& extent) {
   for (uint64_t done = 0; done < extent.length;) {
     const uint64_t n = std::min(kHolePiece, extent.length - done);
     const uint64_t pos = plan_.backward ? end - done - n : extent.offset + done;
-    uint64_t written = 0;
-    Status s = plan_.dst.zero(plan_.to_dst(pos), n, &written);
-    control_.meter.add(0, written, n - written);
+    Status s = zero_destination(plan_.to_dst(pos), n, 0);
     if (!s.ok()) return s;
     done += n;
     if (!checkpoint_at(done_edge(pos, n))) return Status::Ok();
   }
   return Status::Ok();
+}
+
+// Zeros where the source has none to give: what was zeroed counts apart from
+// the data written, the rest (already zero) as skipped. `done`: data bytes
+// this stands for (a zero run of a data extent; a hole has none).
+Status CopyLoop::zero_destination(uint64_t dst_pos, uint64_t length, uint64_t done) {
+  Zeroing zeroing;
+  Status s = plan_.dst.zero(dst_pos, length, &zeroing);
+  control_.meter.add(done, 0, length - zeroing.bytes);
+  control_.meter.add_zeroing(zeroing);
+  return s;
 }
 
 // ---- progress and cancel -----------------------------------------------------

@@ -52,6 +52,7 @@ class CopyLoop : private ChunkHandler {
   Status move_uring(int src, int dst, uint64_t pos, uint64_t length);
   Status move_nbd(uint64_t pos, uint64_t length);
   Status fill_hole(const Extent& extent);
+  Status zero_destination(uint64_t dst_pos, uint64_t length, uint64_t done);
 
   // ChunkHandler, for every user-space mover.
   uint64_t request_size(uint64_t largest) const override;

@@ -221,15 +221,12 @@ Status Destination::write_gathered(uint64_t at, std::vector<iovec> pieces, uint6
   return write_gathered_fully(fd_.get(), std::move(pieces), at, written);
 }
 
-Status Destination::zero(uint64_t at, uint64_t length, uint64_t* written) {
-  *written = 0;
+Status Destination::zero(uint64_t at, uint64_t length, Zeroing* out) {
   Status s = grow_before_writing();
   if (!s.ok() || at >= old_data_end_) return s;
   const uint64_t over_old = std::min(length, old_data_end_ - at);
-  if (!nbd_) return zeroer_->zero(at, over_old, written);
-  s = nbd_->nbd().zero_sync(at, over_old);
-  if (s.ok()) *written = over_old;
-  return s;
+  if (!nbd_) return zeroer_->zero(at, over_old, out);
+  return nbd_->nbd().zero_sync(at, over_old, out);
 }
 
 Status Destination::finish(SyncMode fsync) {

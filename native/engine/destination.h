@@ -68,8 +68,8 @@ class Destination {
 
   // Makes [at, at + length) read as zeros: nothing to do where the file
   // already does (fresh, cut, past its old end), zeroing over old data.
-  // `*written` counts zero bytes that had to be written out.
-  Status zero(uint64_t at, uint64_t length, uint64_t* written);
+  // `*out` gains what had to be zeroed and how; the rest needed nothing.
+  Status zero(uint64_t at, uint64_t length, Zeroing* out);
 
   // The range is in: the final size (cut, grown, dstSize), the flush, and
   // the lock let go, so another job may have the file once this one settles.

@@ -72,10 +72,10 @@ Status ExtentWriter::write_run(uint64_t rel, std::vector<iovec> run) {
 Status ExtentWriter::hole(uint64_t rel, uint64_t length) {
   Status s = check_inside(rel, length, "hole");
   if (!s.ok()) return s;
-  uint64_t zeros_written = 0;
-  s = dst_.zero(options_.range.offset + rel, length, &zeros_written);
-  written_ += zeros_written;
-  skipped_ += length - zeros_written;
+  Zeroing zeroing;
+  s = dst_.zero(options_.range.offset + rel, length, &zeroing);
+  zeroing_.add(zeroing);
+  skipped_ += length - zeroing.bytes;
   return s;
 }
 

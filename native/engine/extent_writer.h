@@ -65,8 +65,11 @@ class ExtentWriter {
   // applied, are made durable, so a later transfer can start there.
   Status stop_durably_at(uint64_t rel) { return dst_.stop_durably_at(options_.range.offset + rel); }
 
-  uint64_t bytes_written() const { return written_; }
+  uint64_t bytes_written() const { return written_; }  // data; zeros are in zeroing()
   uint64_t bytes_skipped() const { return skipped_; }
+  const Zeroing& zeroing() const { return zeroing_; }
+  // Whether the destination has changed at all: a failed transfer that did not change it leaves none behind.
+  bool changed_anything() const { return written_ > 0 || zeroing_.bytes > 0; }
   // The checksum of the data written (holes add nothing), to compare with the sender's.
   uint64_t checksum() const { return sum_.value(); }
 
@@ -82,6 +85,7 @@ class ExtentWriter {
   Destination dst_;
   std::optional<WriteBehind> write_behind_;
   uint64_t written_ = 0, skipped_ = 0;
+  Zeroing zeroing_;
   ImageChecksum sum_;
   std::vector<uint64_t> window_sums_;  // with verify: the checksum of what was written, per window
 };

@@ -106,12 +106,12 @@ TransferOutcome Receiver::run() {
   outcome.checksum = checksum_;
   if (s.ok()) {
     outcome.ending = Ending::Completed;
-    outcome.progress.bytes_written = writer_.bytes_written();  // zeros written over old data count too
+    outcome.progress.bytes_written = writer_.bytes_written();
     return outcome;
   }
   // A file this transfer created and never wrote goes again; one it wrote
   // keeps its prefix, flushed, and says where a second transfer may start.
-  if (opened_ && writer_.bytes_written() == 0) {
+  if (opened_ && !writer_.changed_anything()) {
     writer_.abandon();
   } else if (opened_) {
     outcome.resume_offset = writer_.stop_durably_at(applied_).ok() ? applied_ : 0;
@@ -300,10 +300,14 @@ Status Receiver::on_piece(const Header& h, const unsigned char* p) {
 
 Status Receiver::apply_pending() {
   if (pending_.empty()) return Status::Ok();
+  const uint64_t zeroed_before = writer_.zeroing().bytes;
   Status s = writer_.apply(pending_);
   if (!s.ok()) return s;
   applied_ = pending_.back().rel + pending_.back().length;
-  control_.meter.add(pending_data_ + pending_holes_, pending_data_, pending_holes_);
+  // Holes over old data were zeroed, not skipped.
+  const Zeroing zeroed{writer_.zeroing().bytes - zeroed_before, writer_.zeroing().methods};
+  control_.meter.add(pending_data_ + pending_holes_, pending_data_, pending_holes_ - zeroed.bytes);
+  control_.meter.add_zeroing(zeroed);
   control_.meter.reach(pending_.back().rel + pending_.back().length);
   pending_.clear();
   pending_data_ = pending_holes_ = 0;

@@ -369,7 +369,7 @@ Status NbdExport::write_sync(uint64_t offset, std::vector<iovec> pieces, uint64_
   return first;
 }
 
-Status NbdExport::zero_sync(uint64_t offset, uint64_t length) {
+Status NbdExport::zero_sync(uint64_t offset, uint64_t length, Zeroing* out) {
   if (info_.flags & nbd::kTxSendWriteZeroes) {
     // Without NO_HOLE: the server may punch a hole, which is what a hole should become.
     const uint64_t piece = kStatusPiece / info_.min_block * info_.min_block;
@@ -377,6 +377,7 @@ Status NbdExport::zero_sync(uint64_t offset, uint64_t length) {
       const uint32_t n = static_cast<uint32_t>(std::min(piece, length - done));
       Status s = run_sync(nbd::kCmdWriteZeroes, 0, offset + done, n, {}, nullptr, nullptr);
       if (!s.ok()) return s;
+      out->add(ZeroMethod::WriteZeroes, n);
       done += n;
     }
     return Status::Ok();
@@ -386,6 +387,7 @@ Status NbdExport::zero_sync(uint64_t offset, uint64_t length) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
     uint64_t written = 0;
     Status s = write_sync(offset + done, {{zeros.data(), n}}, &written);
+    out->add(ZeroMethod::ZerosWritten, written);
     if (!s.ok()) return s;
     done += n;
   }

@@ -23,6 +23,7 @@
 #include "nbd_reply_check.h"
 #include "request.h"
 #include "status.h"
+#include "zeroing.h"
 
 namespace blockcopy {
 
@@ -52,7 +53,7 @@ class NbdExport {
   // Synchronous forms, for callers that do one thing at a time.
   Status read_sync(uint64_t offset, size_t length, unsigned char* buf);
   Status write_sync(uint64_t offset, std::vector<iovec> pieces, uint64_t* written);
-  Status zero_sync(uint64_t offset, uint64_t length);
+  Status zero_sync(uint64_t offset, uint64_t length, Zeroing* out);
   Status flush_sync();
   // [offset, offset + length) as data and extents that read as zeros (holes,
   // or zeroed blocks: neither is read), from base:allocation block status.

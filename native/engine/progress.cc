@@ -36,6 +36,11 @@ void ProgressMeter::add(uint64_t done, uint64_t written, uint64_t skipped) {
   if (skipped) skipped_.fetch_add(skipped, relaxed);
 }
 
+void ProgressMeter::add_zeroing(const Zeroing& zeroing) {
+  if (zeroing.bytes) zeroed_.fetch_add(zeroing.bytes, relaxed);
+  if (zeroing.methods) zero_methods_.fetch_or(zeroing.methods, relaxed);
+}
+
 void ProgressMeter::reach(uint64_t position) {
   uint64_t seen = position_.load(relaxed);
   while (position > seen && !position_.compare_exchange_weak(seen, position, relaxed)) {
@@ -100,7 +105,9 @@ ProgressSnapshot ProgressMeter::snapshot() const {
   s.length = length_.load(relaxed);
   s.bytes_done = done_.load(relaxed);
   s.bytes_written = written_.load(relaxed);
+  s.bytes_zeroed = zeroed_.load(relaxed);
   s.bytes_skipped = skipped_.load(relaxed);
+  s.zero_methods = zero_methods_.load(relaxed);
   s.position = position_.load(relaxed);
   s.rate = rate_.load(relaxed);
   s.eta_seconds = eta_.load(relaxed);

@@ -6,13 +6,17 @@
 #include <chrono>
 #include <cstdint>
 
+#include "zeroing.h"
+
 namespace blockcopy {
 
 struct ProgressSnapshot {
   uint64_t bytes_done = 0;     // data bytes handled (copied, or found zero and skipped)
   uint64_t bytes_total = 0;    // data bytes in the range, the part not mapped yet counted as data
-  uint64_t bytes_written = 0;  // bytes written to the destination (zeros included)
-  uint64_t bytes_skipped = 0;  // hole and zero bytes not written
+  uint64_t bytes_written = 0;  // data bytes written to the destination
+  uint64_t bytes_zeroed = 0;   // hole and zero bytes made zero over old data (zeroing.h)
+  uint64_t bytes_skipped = 0;  // hole and zero bytes that needed nothing
+  uint32_t zero_methods = 0;   // how bytes_zeroed were zeroed: a bit per ZeroMethod
   uint64_t position = 0;       // furthest logical offset reached, relative to the range start
   uint64_t length = 0;         // logical length of the range
   double rate = 0;             // bytes/s of bytes_done, smoothed
@@ -35,6 +39,7 @@ class ProgressMeter {
   // found. Never raises it, so the share done never goes back.
   void lower_total(uint64_t bytes_total);
   void add(uint64_t done, uint64_t written, uint64_t skipped);
+  void add_zeroing(const Zeroing& zeroing);
   void reach(uint64_t position);  // never moves backwards
   // The copy is done and its verification starts (copy thread).
   void start_verify();
@@ -55,7 +60,8 @@ class ProgressMeter {
 
   const Clock::time_point started_;
   std::atomic<uint64_t> total_{0}, length_{0};
-  std::atomic<uint64_t> done_{0}, written_{0}, skipped_{0}, position_{0};
+  std::atomic<uint64_t> done_{0}, written_{0}, zeroed_{0}, skipped_{0}, position_{0};
+  std::atomic<uint32_t> zero_methods_{0};
   std::atomic<double> rate_{0}, eta_{-1};
   std::atomic<bool> verifying_{false};
   std::atomic<uint64_t> verified_{0};

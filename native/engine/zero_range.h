@@ -6,6 +6,7 @@
 
 #include "file.h"
 #include "status.h"
+#include "zeroing.h"
 
 namespace blockcopy {
 
@@ -17,13 +18,13 @@ class RangeZeroer {
  public:
   RangeZeroer(int fd, FileType type) : fd_(fd), type_(type) {}
 
-  // `*written` counts the zero bytes that had to be written out.
-  Status zero(uint64_t offset, uint64_t length, uint64_t* written);
+  // `*out` gains the bytes zeroed and how, also those zeroed before a failure.
+  Status zero(uint64_t offset, uint64_t length, Zeroing* out);
 
  private:
-  Status zero_file(uint64_t offset, uint64_t length, uint64_t* written);
-  Status zero_device(uint64_t offset, uint64_t length, uint64_t* written);
-  Status write_zeros(uint64_t offset, uint64_t length, uint64_t* written);
+  Status zero_file(uint64_t offset, uint64_t length, Zeroing* out);
+  Status zero_device(uint64_t offset, uint64_t length, Zeroing* out);
+  Status write_zeros(uint64_t offset, uint64_t length, Zeroing* out);
 
   int fd_;
   FileType type_;
