@@ -63,15 +63,24 @@ void ProgressMeter::add_verified(uint64_t bytes) { verified_.fetch_add(bytes, re
 
 void ProgressMeter::sample(Clock::time_point now) {
   if (now - last_sample_ < kMinSampleGap) return;
-  const double dt = seconds_between(last_sample_, now);
   const bool verifying = verifying_.load(relaxed);
   const uint64_t done = verifying ? verified_.load(relaxed) : done_.load(relaxed);
+  // The first sample holds the start's burst (a throttle lets its first
+  // request and the setup's allowance go at once), which a 3 s average would
+  // show for seconds as more than the limit: it is only the baseline. From
+  // there the rate is the plain average since it, until that spans more than
+  // the smoothing, then the moving average.
+  if (samples_++ == 0) {
+    baseline_ = last_sample_ = now;
+    last_done_ = done;
+    return;
+  }
+  const double dt = seconds_between(last_sample_, now);
   const double instant = static_cast<double>(done - last_done_) / dt;
   const double previous = rate_.load(relaxed);
-  const double weight = samples_ == 0 ? 1.0 : 1.0 - std::exp(-dt / kSmoothingSeconds);
+  const double weight = std::max(dt / seconds_between(baseline_, now), 1.0 - std::exp(-dt / kSmoothingSeconds));
   const double rate = previous + weight * (instant - previous);
   rate_.store(rate, relaxed);
-  samples_++;
   last_sample_ = now;
   last_done_ = done;
 

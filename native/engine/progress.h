@@ -68,6 +68,7 @@ class ProgressMeter {
 
   // Sampling state, copy thread only.
   Clock::time_point last_sample_ = started_;
+  Clock::time_point baseline_ = started_;  // the phase's first sample
   uint64_t last_done_ = 0;  // of the phase's counter: bytes done, then bytes verified
   int samples_ = 0;
   double predicted_finish_ = -1;  // seconds after the start, by the last estimate
