@@ -169,11 +169,11 @@ describe('every copy flag reaches the engine', () => {
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr).not.toMatch(/options\./);
     };
-    usage(['--queue-depth', '0'], /The value of "--queue-depth" is out of range/);
+    usage(['--queue-depth', '0'], /--queue-depth 0: the queue depth must be a whole number from 1 to 256/);
     usage(['--queue-depth', '1.5'], /--queue-depth: '1\.5' is not a whole number/);
     usage(['--queue-depth', '4K'], /--queue-depth: '4K' is not a whole number/);
-    usage(['--bs', '3000'], /The value of "--bs" is out of range/);
-    usage(['--bs', '4097'], /The argument '--bs' must be a multiple of 4096/);
+    usage(['--bs', '3000'], /--bs 3000: the block size must be a multiple of 4 KiB, from 4 KiB to 64 MiB/);
+    usage(['--bs', '4097'], /--bs 4097: the block size must be a multiple of 4 KiB, from 4 KiB to 64 MiB/);
     usage(['--offset', '64M'], /--offset \(67108864\) is past the end of the source/);
     expect(fs.existsSync(tmp.file('refused.out'))).toBe(false);
     const r = json([src, tmp.file('nr.out'), '--no-reflink', '--force']);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `blockcopy` command: copy (the default), send, recv, map, checksum and help.
-// Arguments are parsed with Node's own util.parseArgs; sizes by sizes.ts.
+// Arguments are parsed with Node's own util.parseArgs (worded by args.ts); sizes by sizes.ts.
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { checksum } from '../checksum';
 import { copy } from '../copy';
 import { extents } from '../extents';
@@ -13,15 +13,14 @@ import type { SendOptions } from '../stream/connection';
 import { receive, send } from '../stream/one_image';
 import { BACKEND_NAMES, IMAGE_FORMATS, SPARSE_MODES } from '../types';
 import type { CopyOptions, SyncMode } from '../types';
+import { inFlagTerms, type Options, UsageError, whatIsWrong } from './args';
 import { formatBytes, formatDuration, formatZeroed } from './format';
 import { HELP, USAGE } from './help';
-import { shellQuote } from './shell';
+import { invokedAs, shellQuote } from './shell';
 import { parseDuration, parseSize, SizeError } from './sizes';
 import { chooseDisplay, type Display, EXIT_CANCELLED, EXIT_OK, EXIT_USAGE, watch } from './watch';
 
 type Command = keyof typeof HELP;
-
-class UsageError extends Error {}
 
 const OUTPUT = {
   json: { type: 'boolean' },
@@ -89,11 +88,12 @@ function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+/** util.parseArgs, strict; what it refuses is bad usage, said in args.ts's words. */
+function parse<T extends Options>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(whatIsWrong(args, options) ?? (e as Error).message);
   }
 }
 
@@ -154,34 +154,6 @@ function elapsed(r: { elapsedMs: number; rate: number }): string {
 
 // ---- copy ----------------------------------------------------------------------
 
-/** The flag that sets each copy option, so that the API's messages name what the user typed. */
-const FLAG_OF: Record<string, string> = {
-  srcOffset: '--offset',
-  dstOffset: '--seek',
-  length: '--length',
-  dstSize: '--size',
-  blockSize: '--bs',
-  queueDepth: '--queue-depth',
-  bandwidth: '--bwlimit',
-  sparse: '--sparse',
-  backend: '--backend',
-  truncate: '--no-truncate',
-  reflink: '--no-reflink',
-  srcFormat: '--src-format',
-  dstFormat: '--dst-format',
-  dstCompress: '--compress',
-  format: '--src-format',
-  connections: '--connections',
-  nbdTimeout: '--nbd-timeout',
-};
-
-/** "The argument 'options.blockSize' ..." becomes "The argument '--bs' ...", and the engine's srcOffset --offset. */
-function inFlagTerms(message: string): string {
-  return message
-    .replace(/options\.(\w+)/g, (whole, key: string) => FLAG_OF[key] ?? whole)
-    .replace(/\b(srcOffset|dstOffset|dstSize)\b/g, (key: string) => FLAG_OF[key]!);
-}
-
 /** Flags that say where the range lies: the resume command works them out anew. */
 const RANGE_FLAGS = new Set(['offset', 'seek', 'length', 'size', 'no-truncate']);
 /** Flags that are no part of a copy's settings. */
@@ -196,7 +168,7 @@ function resumeCommand(values: Record<string, string | boolean | undefined>, src
   const done = resumeOffset - srcOffset;
   // A SRC or DST that looks like a flag would be read as one: after '--' it cannot.
   const files = src.startsWith('-') || dst.startsWith('-') ? [] : [src, dst];
-  const parts = ['blockcopy', ...files, '--offset', String(resumeOffset), '--seek', String((options.dstOffset ?? 0) + done)];
+  const parts = [...invokedAs(), ...files, '--offset', String(resumeOffset), '--seek', String((options.dstOffset ?? 0) + done)];
   if (options.length !== undefined) parts.push('--length', String(options.length - done));
   parts.push('--no-truncate');
   for (const [flag, value] of Object.entries(values)) {
@@ -247,12 +219,12 @@ async function copyCommand(args: string[]): Promise<number> {
   try {
     job = copy(src, dst, options);
   } catch (e) {
-    throw new UsageError(inFlagTerms((e as Error).message)); // arguments the API refused, e.g. SRC is DST
+    throw new UsageError(inFlagTerms((e as Error).message, values)); // arguments the API refused, e.g. SRC is DST
   }
   return watch(job, {
     ...shown,
     jsonOut: process.stdout,
-    explain: inFlagTerms,
+    explain: (message) => inFlagTerms(message, values),
     summary: (r) =>
       `copied ${formatBytes(r.bytesDone)} of data: ${formatBytes(r.bytesWritten)} written${formatZeroed(r)}, ` +
       `${formatBytes(r.bytesSkipped)} skipped as holes, ${elapsed(r)}, ${r.backend})` +
@@ -304,8 +276,13 @@ async function sendCommand(args: string[]): Promise<number> {
  * ERROR, and with --resume its block digests, come back.
  */
 async function sendTo(file: string, command: string, options: SendOptions & { idleTimeout?: number }, shown: { display: Display; lineInterval: number }): Promise<number> {
-  const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const said = lastWords(child.stderr!);
+  // 'exit', not 'close': our end of its stdin stays open after it is gone. Its last words come with stderr's end.
+  const exited = new Promise<string | undefined>((resolve) => child.once('exit', (code, signal) => resolve(code === 0 ? undefined : signal ? `was killed by ${signal}` : `exited with status ${code}`)));
+  const spoke = new Promise((resolve) => child.stderr!.once('end', resolve));
+  let ending: string | undefined;
+  void exited.then((how) => (ending = how));
   const started = new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
     child.once('error', (error) => resolve(error));
@@ -314,6 +291,8 @@ async function sendTo(file: string, command: string, options: SendOptions & { id
   if (failedToStart) throw new Error(`could not run --to command: ${failedToStart.message}`);
   const peer = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
   const job = send(file, peer, options);
+  /** What the receiving command's end says, when it ended badly: the real reason the stream broke. */
+  const receiverFailed = () => `the receiving command (--to ${command}) ${ending}${said().length > 0 ? `; it said:\n${said()}` : ''}`;
   const code = await watch(job, {
     ...shown,
     jsonOut: process.stdout,
@@ -322,20 +301,37 @@ async function sendTo(file: string, command: string, options: SendOptions & { id
       `${options.resume ? `${formatBytes(r.bytesKept)} the receiver held, ` : ''}${formatBytes(r.bytesSkipped - r.bytesKept)} as holes, ` +
       `the receiver verified checksum ${r.checksum}, ${elapsed(r)})`,
     cancelled: () => 'cancelled; the receiver has been told',
+    // A broken pipe is the receiver gone: give it a moment to say how it ended.
+    beforeFailure: () => Promise.race([Promise.all([exited, spoke]), new Promise((resolve) => setTimeout(resolve, RECEIVER_EXIT_GRACE_MS).unref())]).then(() => undefined),
+    explain: (message) => (ending ? `${receiverFailed()}\n(the stream: ${message})` : message),
   });
   if (code !== EXIT_OK) child.kill();
   const status = await exited;
-  if (code === EXIT_OK && status !== 0) {
-    process.stderr.write(`blockcopy: the --to command exited with status ${status}\n`);
+  if (code === EXIT_OK && status !== undefined) {
+    process.stderr.write(`blockcopy: ${receiverFailed()}\n`);
     return 1;
   }
   return code;
+}
+
+/** How long a send whose stream broke waits for its --to command to exit and say why. */
+const RECEIVER_EXIT_GRACE_MS = 2000;
+
+/** Passes a child's stderr through as it comes, keeping its last lines to quote when it fails. */
+function lastWords(stream: NodeJS.ReadableStream, keep = 2048): () => string {
+  let tail = '';
+  stream.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-keep);
+  });
+  return () => tail.trimEnd();
 }
 
 async function recvCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, RECV_OPTIONS);
   if (values.help) return printHelp('recv');
   if (positionals.length !== 2) throw new UsageError('recv expects one FILE');
+  if (process.stdin.isTTY) throw new UsageError('recv reads a binary stream on stdin: pipe or redirect one into it (blockcopy send IMAGE | blockcopy recv FILE)');
   const shown = display(values);
   const file = positionals[1]!;
   const seek = size(values.seek, '--seek') ?? 0;
@@ -350,10 +346,10 @@ async function recvCommand(args: string[]): Promise<number> {
   const howToResume = (e: { resumeOffset?: number }) => {
     const at = e.resumeOffset ?? 0;
     if (at === 0) return undefined;
-    const recv = ['blockcopy', 'recv', file, '--seek', String(seek + at), ...recvFlags(values)].map(shellQuote).join(' ');
+    const recv = [...invokedAs(), 'recv', file, '--seek', String(seek + at), ...recvFlags(values)].map(shellQuote).join(' ');
     return (
       `the image's first ${at} bytes are written to ${file} and flushed. To send the rest, run:\n` +
-      `  blockcopy send SOURCE --offset ${at} | ${recv}\n` +
+      `  ${invokedAs().join(' ')} send SOURCE --offset ${at} | ${recv}\n` +
       `(SOURCE as the first send had it; if that send had an --offset, add it to ${at})`
     );
   };
@@ -467,7 +463,8 @@ async function checksumCommand(args: string[]): Promise<number> {
       label: { target },
       summary: () => undefined,
       cancelled: () => `checksum of ${target} cancelled`,
-      explain: (message) => message.replace(/options\.(offset|length)/g, '--$1'),
+      // Each target's failure names it: the others still get their lines.
+      explain: (message) => `${target}: ${inFlagTerms(message, values)}`,
     });
     if (code === EXIT_CANCELLED) return code;
     if (code === EXIT_OK && shown.display !== 'json') process.stdout.write(`${(await job).digest}  ${target}\n`);
@@ -510,7 +507,7 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`blockcopy: ${e.message}\nTry 'blockcopy --help'.\n`);
+    process.stderr.write(`blockcopy: ${e.message}\nTry '${invokedAs().join(' ')} --help'.\n`);
     return EXIT_USAGE;
   }
 }

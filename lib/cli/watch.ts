@@ -6,6 +6,7 @@ import { AbortError } from '../errors';
 import type { JobBase } from '../job_base';
 import type { Progress } from '../types';
 import { formatBytes, formatDuration } from './format';
+import { invokedAs } from './shell';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -35,6 +36,8 @@ export interface WatchOptions<R> {
   afterFailure?: (error: Error & { resumeOffset?: number }) => string | undefined;
   /** Rewords an error message for this command (the API's option names as its flags). */
   explain?: (message: string) => string;
+  /** Runs once the job has failed, before its message is made: e.g. to hear why a peer went away. */
+  beforeFailure?: () => Promise<void>;
 }
 
 /** --quiet / --json and whether stderr is a terminal decide how progress is shown (--progress sets the line interval). */
@@ -65,14 +68,30 @@ function barPayload(p: Progress) {
   };
 }
 
+/** The bar's figures as wide as they usually are, fully spelt and compact ("100% | 64.0 MiB of 64.0 MiB | 15.9 MiB/s | ETA 00:00"). */
+const FIGURES = { wide: '{percentage}% | {done} of {all} | {speed} | ETA {left}', wideWidth: 56, compact: '{percentage}% {done}/{all} {speed} ETA {left}', compactWidth: 46 };
+const BAR_MAX = 30;
+const BAR_MIN = 5;
+
+/**
+ * The bar's layout for a terminal `columns` wide: the figures always fit
+ * (they are what a person reads), the bar takes what room is left, up to 30,
+ * and goes when there is too little.
+ */
+export function barLayout(columns: number): { format: string; barsize: number } {
+  const room = (figures: number) => Math.min(BAR_MAX, columns - 2 - figures);
+  if (room(FIGURES.wideWidth) >= 10) return { format: `{bar} ${FIGURES.wide}`, barsize: room(FIGURES.wideWidth) };
+  if (room(FIGURES.compactWidth) >= BAR_MIN) return { format: `{bar} ${FIGURES.compact}`, barsize: room(FIGURES.compactWidth) };
+  return { format: columns - 1 >= FIGURES.wideWidth ? FIGURES.wide : FIGURES.compact, barsize: 0 };
+}
+
 /** The terminal bar: percent, bytes done of total, rate and ETA, redrawn in place. */
 function makeBar(): SingleBar {
   return new SingleBar({
     stream: process.stderr,
-    format: '{bar} {percentage}% | {done} of {all} | {speed} | ETA {left}',
+    ...barLayout(process.stderr.columns ?? 80),
     barCompleteChar: '#',
     barIncompleteChar: '-',
-    barsize: 30,
     hideCursor: true,
     clearOnComplete: false,
     // Redrawn from our own reports; cli-progress's ETA is replaced by the engine's.
@@ -134,11 +153,12 @@ export async function watch<R extends Progress>(job: JobBase<R>, o: WatchOptions
       process.stderr.write(`blockcopy: ${o.cancelled(error as AbortError)}\n`);
       return EXIT_CANCELLED;
     }
+    await o.beforeFailure?.();
     const message = o.explain ? o.explain(error.message) : error.message;
     // Arguments refused once the files were open (SRC and DST one file at one
     // offset under two names, a range past SRC's end) are bad usage too.
     if (ARGUMENT_CODES.has(error.code ?? '')) {
-      process.stderr.write(`blockcopy: ${message}\nTry 'blockcopy --help'.\n`);
+      process.stderr.write(`blockcopy: ${message}\nTry '${invokedAs().join(' ')} --help'.\n`);
       return EXIT_USAGE;
     }
     process.stderr.write(`blockcopy: ${message}\n`);
