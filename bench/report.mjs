@@ -1,4 +1,4 @@
-// Turning samples into a table for the terminal and the README, and an SVG chart.
+// Turning samples into a table for the terminal and docs/benchmarks.md, and an SVG chart.
 const MB = 1e6;
 
 function fmt(seconds) {

@@ -11,7 +11,7 @@ const MAX_FD = 2 ** 31 - 1;
 const MAX_MS = 2 ** 31 - 1;
 /**
  * I/O size and io_uring queue depth when the caller does not choose, from the
- * README's benchmark: buffered copies do as well at depth 4 to 64 as at any
+ * The benchmark (docs/benchmarks.md): buffered copies do as well at depth 4 to 64 as at any
  * other (depth 1 is clearly slower), while direct I/O keeps gaining up to 64.
  */
 export const DEFAULT_BLOCK_SIZE = 1 * MiB;

@@ -2,7 +2,7 @@
 // npm run prebuild (and so npm pack): the prebuilt addons the package ships,
 // prebuilds/linux-x64 and prebuilds/linux-arm64, both for glibc. The one that
 // is not this machine's architecture is cross-compiled with Debian's cross
-// toolchain. README, "Prebuilt binaries", says what they load on and why.
+// toolchain. docs/platforms.md, "Prebuilt binaries", says what they load on and why.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';

@@ -94,7 +94,7 @@ const PREBUILDS = {
 /** Where a prebuild sits in an unpacked or installed package. */
 const prebuildIn = (pkg: string, arch: string) => path.join(pkg, 'prebuilds', `linux-${arch}`, 'blockcopy.glibc.node');
 
-/** The oldest glibc the prebuilds load on (README, "Prebuilt binaries"). */
+/** The oldest glibc the prebuilds load on (docs/platforms.md, "Prebuilt binaries"). */
 const GLIBC_FLOOR = [2, 28];
 
 /** What a loader checks before it loads an ELF shared object, as readelf shows it. */
